@@ -1,0 +1,1 @@
+"""The SQLAlchemy store: tables, repositories, the unit of work and Alembic migrations."""

@@ -1,0 +1,309 @@
+"""Repositories and the unit of work on SQLAlchemy Core. They return domain objects, never rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, Row, and_, delete, insert, select, update
+
+from charter.adapters.db import tables as t
+from charter.domain.audit import AuditRecord, Checkpoint, Outcome
+from charter.domain.commands import AuditFilter
+from charter.domain.events import Event
+from charter.domain.identity import ApiToken, Session
+from charter.domain.org import (
+    Account,
+    AccountKind,
+    OrgPolicy,
+    OrgState,
+    OrgUnit,
+    Organization,
+    Principal,
+    PrincipalKind,
+    RoleBinding,
+    RoleDefinition,
+    Stage,
+)
+from charter.domain.plan import builtin_roles
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(row.name, AccountKind(row.kind), Stage(row.stage) if row.stage else None, row.ou,
+                   row.description)
+
+
+def _principal(row: Row[Any]) -> Principal:
+    return Principal(row.name, PrincipalKind(row.kind), row.display_name, row.email)
+
+
+def _upsert(conn: Connection, table: t.Table, key: str, values: dict[str, Any]) -> None:
+    exists = conn.execute(select(table.c[key]).where(table.c[key] == values[key])).first()
+    if exists:
+        conn.execute(update(table).where(table.c[key] == values[key]).values(**values))
+    else:
+        conn.execute(insert(table).values(**values))
+
+
+class SqlOrgRepository(_Repo):
+    def get_org(self) -> Organization | None:
+        row = self.conn.execute(select(t.organization).where(t.organization.c.id == 1)).first()
+        return Organization(row.name, row.created_at, row.policy_revision) if row else None
+
+    def add_org(self, org: Organization) -> None:
+        self.conn.execute(insert(t.organization).values(
+            id=1, name=org.name, created_at=org.created_at, policy_revision=org.policy_revision))
+
+    def set_policy_revision(self, revision: int) -> None:
+        self.conn.execute(update(t.organization).where(t.organization.c.id == 1).values(policy_revision=revision))
+
+    def load_state(self) -> OrgState:
+        c = self.conn
+        return OrgState(
+            units={r.name: OrgUnit(r.name, r.parent, r.description) for r in c.execute(select(t.org_units))},
+            accounts={r.name: _account(r) for r in c.execute(select(t.accounts))},
+            principals={r.name: _principal(r) for r in c.execute(select(t.principals))},
+            roles={**builtin_roles(),
+                   **{r.name: RoleDefinition(r.name, r.description) for r in c.execute(select(t.roles))}},
+            bindings={RoleBinding(r.principal, r.account, r.role) for r in c.execute(select(t.role_bindings))},
+            policies={r.id: OrgPolicy(r.id, r.text, r.description) for r in c.execute(select(t.policies))},
+        )
+
+    def get_account(self, name: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
+        return _account(row) if row else None
+
+    def list_accounts(self, after: str | None, limit: int) -> list[Account]:
+        q = select(t.accounts).order_by(t.accounts.c.name).limit(limit)
+        if after is not None:
+            q = q.where(t.accounts.c.name > after)
+        return [_account(r) for r in self.conn.execute(q)]
+
+    def get_principal(self, name: str) -> Principal | None:
+        row = self.conn.execute(select(t.principals).where(t.principals.c.name == name)).first()
+        return _principal(row) if row else None
+
+    def list_principals(self, after: str | None, limit: int) -> list[Principal]:
+        q = select(t.principals).order_by(t.principals.c.name).limit(limit)
+        if after is not None:
+            q = q.where(t.principals.c.name > after)
+        return [_principal(r) for r in self.conn.execute(q)]
+
+    def roles_of(self, principal: str) -> dict[str, set[str]]:
+        roles: dict[str, set[str]] = defaultdict(set)
+        rows = self.conn.execute(
+            select(t.role_bindings.c.account, t.role_bindings.c.role).where(t.role_bindings.c.principal == principal)
+        )
+        for account, role in rows:
+            roles[account].add(role)
+        return dict(roles)
+
+    def list_bindings(self, account: str) -> list[RoleBinding]:
+        rows = self.conn.execute(
+            select(t.role_bindings).where(t.role_bindings.c.account == account)
+            .order_by(t.role_bindings.c.principal, t.role_bindings.c.role)
+        )
+        return [RoleBinding(r.principal, r.account, r.role) for r in rows]
+
+    def list_policies(self) -> list[OrgPolicy]:
+        rows = self.conn.execute(select(t.policies).order_by(t.policies.c.id))
+        return [OrgPolicy(r.id, r.text, r.description) for r in rows]
+
+    def put_unit(self, unit: OrgUnit) -> None:
+        _upsert(self.conn, t.org_units, "name",
+                {"name": unit.name, "parent": unit.parent, "description": unit.description})
+
+    def put_account(self, account: Account) -> None:
+        _upsert(self.conn, t.accounts, "name", {
+            "name": account.name, "kind": str(account.kind),
+            "stage": str(account.stage) if account.stage else None,
+            "ou": account.ou, "description": account.description})
+
+    def put_principal(self, principal: Principal) -> None:
+        _upsert(self.conn, t.principals, "name", {
+            "name": principal.name, "kind": str(principal.kind),
+            "display_name": principal.display_name, "email": principal.email})
+
+    def put_role(self, role: RoleDefinition) -> None:
+        _upsert(self.conn, t.roles, "name", {"name": role.name, "description": role.description})
+
+    def delete_role(self, name: str) -> None:
+        self.conn.execute(delete(t.roles).where(t.roles.c.name == name))
+
+    def add_binding(self, binding: RoleBinding) -> None:
+        self.conn.execute(insert(t.role_bindings).values(
+            principal=binding.principal, account=binding.account, role=binding.role))
+
+    def delete_binding(self, binding: RoleBinding) -> None:
+        b = t.role_bindings.c
+        self.conn.execute(delete(t.role_bindings).where(
+            and_(b.principal == binding.principal, b.account == binding.account, b.role == binding.role)))
+
+    def put_policy(self, policy: OrgPolicy) -> None:
+        _upsert(self.conn, t.policies, "id",
+                {"id": policy.id, "text": policy.text, "description": policy.description})
+
+    def delete_policy(self, policy_id: str) -> None:
+        self.conn.execute(delete(t.policies).where(t.policies.c.id == policy_id))
+
+
+def _token(row: Row[Any]) -> ApiToken:
+    return ApiToken(row.id, row.principal, row.secret_hash, row.created_at, row.created_by,
+                    row.expires_at, row.revoked_at, row.description)
+
+
+class SqlTokenRepository(_Repo):
+    def add(self, token: ApiToken) -> None:
+        self.conn.execute(insert(t.api_tokens).values(
+            id=token.id, principal=token.principal, secret_hash=token.secret_hash,
+            description=token.description, created_at=token.created_at, created_by=token.created_by,
+            expires_at=token.expires_at, revoked_at=token.revoked_at))
+
+    def get(self, token_id: str) -> ApiToken | None:
+        row = self.conn.execute(select(t.api_tokens).where(t.api_tokens.c.id == token_id)).first()
+        return _token(row) if row else None
+
+    def list(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
+        q = select(t.api_tokens).order_by(t.api_tokens.c.id).limit(limit)
+        if principal is not None:
+            q = q.where(t.api_tokens.c.principal == principal)
+        if after is not None:
+            q = q.where(t.api_tokens.c.id > after)
+        return [_token(r) for r in self.conn.execute(q)]
+
+    def revoke(self, token_id: str, at: datetime) -> None:
+        self.conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(revoked_at=at))
+
+
+class SqlSessionRepository(_Repo):
+    def add(self, session: Session) -> None:
+        self.conn.execute(insert(t.sessions).values(
+            id=session.id, principal=session.principal, account=session.account, role=session.role,
+            secret_hash=session.secret_hash, token_id=session.token_id,
+            created_at=session.created_at, expires_at=session.expires_at))
+
+    def get(self, session_id: str) -> Session | None:
+        r = self.conn.execute(select(t.sessions).where(t.sessions.c.id == session_id)).first()
+        if r is None:
+            return None
+        return Session(r.id, r.principal, r.account, r.role, r.secret_hash, r.created_at, r.expires_at,
+                       r.token_id)
+
+
+def _record(r: Row[Any]) -> AuditRecord:
+    return AuditRecord(r.seq, r.id, r.time, r.actor, r.via, r.account, r.action, r.resource,
+                       Outcome(r.outcome), r.policy, r.request_id, r.details, r.prev_hash, r.hash)
+
+
+def _checkpoint(r: Row[Any]) -> Checkpoint:
+    return Checkpoint(r.seq, r.hash, r.created_at, r.key_id, r.signature)
+
+
+class SqlAuditRepository(_Repo):
+    def lock_head(self) -> tuple[int, str]:
+        q = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+        if self.conn.dialect.name != "sqlite":  # SQLite already holds the write lock (BEGIN IMMEDIATE)
+            q = q.with_for_update()
+        row = self.conn.execute(q).one()
+        return int(row.seq), str(row.hash)
+
+    def append(self, record: AuditRecord) -> None:
+        self.conn.execute(insert(t.audit_records).values(
+            seq=record.seq, id=record.id, time=record.time, actor=record.actor, via=record.via,
+            account=record.account, action=record.action, resource=record.resource,
+            outcome=str(record.outcome), policy=record.policy, request_id=record.request_id,
+            details=record.details, prev_hash=record.prev_hash, hash=record.hash))
+        self.conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1)
+                          .values(seq=record.seq, hash=record.hash))
+
+    def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
+        c = t.audit_records.c
+        q = select(t.audit_records).order_by(c.seq).limit(limit)
+        for column, value in ((c.actor, flt.actor), (c.account, flt.account),
+                              (c.resource, flt.resource), (c.action, flt.action)):
+            if value is not None:
+                q = q.where(column == value)
+        if flt.since is not None:
+            q = q.where(c.time >= flt.since)
+        if flt.until is not None:
+            q = q.where(c.time < flt.until)
+        if after is not None:
+            q = q.where(c.seq > after)
+        return [_record(r) for r in self.conn.execute(q)]
+
+    def iterate(self) -> Iterator[AuditRecord]:
+        result = self.conn.execution_options(yield_per=2000).execute(
+            select(t.audit_records).order_by(t.audit_records.c.seq))
+        for row in result:
+            yield _record(row)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.conn.execute(insert(t.audit_checkpoints).values(
+            seq=checkpoint.seq, hash=checkpoint.hash, created_at=checkpoint.created_at,
+            key_id=checkpoint.key_id, signature=checkpoint.signature))
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self.conn.execute(select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.seq))
+        return [_checkpoint(r) for r in rows]
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        row = self.conn.execute(
+            select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.seq.desc()).limit(1)).first()
+        return _checkpoint(row) if row else None
+
+
+class SqlOutboxRepository(_Repo):
+    def add(self, event: Event) -> None:
+        self.conn.execute(insert(t.outbox).values(
+            id=event.id, type=event.type, source=event.source, subject=event.subject,
+            time=event.time, data=event.data, dispatched=False))
+
+
+class SqlUnitOfWork:
+    """One transaction. Leaving the block without ``commit()`` rolls everything back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+        self._callbacks: list[Callable[[], None]] = []
+
+    def __enter__(self) -> Self:
+        self._conn = self.engine.connect()
+        self._conn.begin()
+        self.org = SqlOrgRepository(self._conn)
+        self.tokens = SqlTokenRepository(self._conn)
+        self.sessions = SqlSessionRepository(self._conn)
+        self.audit = SqlAuditRepository(self._conn)
+        self.outbox = SqlOutboxRepository(self._conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                self._conn.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    def commit(self) -> None:
+        assert self._conn is not None
+        self._conn.commit()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        assert self._conn is not None
+        self._conn.rollback()
+        self._callbacks.clear()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)

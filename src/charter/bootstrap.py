@@ -1,0 +1,58 @@
+"""The composition root: Settings in, a wired message bus out. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from charter.adapters.cedar import CedarPolicyEngine
+from charter.adapters.clock import SystemClock
+from charter.adapters.db.engine import make_engine
+from charter.adapters.db.migrate import upgrade
+from charter.adapters.db.store import SqlUnitOfWork
+from charter.adapters.signing import Ed25519FileSigner, FileWitness
+from charter.config import Settings
+from charter.services.audit import AuditTrail
+from charter.services.authorization import Authorizer
+from charter.services.handlers import register_all
+from charter.services.messagebus import Limits, MessageBus
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    bus: MessageBus
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Platform:
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    clock = SystemClock()
+    key_file = settings.resolved_audit_key_file
+    trail = AuditTrail(
+        signer=Ed25519FileSigner(key_file),
+        witness=FileWitness(settings.audit_witness_file),
+        clock=clock,
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
+    bus = MessageBus(
+        uow_factory=lambda: SqlUnitOfWork(engine),
+        authorizer=Authorizer(CedarPolicyEngine()),
+        trail=trail,
+        clock=clock,
+        limits=Limits(
+            session_default_seconds=settings.session_default_seconds,
+            session_max_seconds=settings.session_max_seconds,
+            token_max_days=settings.token_max_days,
+        ),
+    )
+    register_all(bus)
+    return Platform(settings, engine, bus)

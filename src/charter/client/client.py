@@ -1,0 +1,167 @@
+"""``charter.Client``: the SDK. Every method is one REST call; failures raise charter.errors types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from charter.client import models as m
+from charter.errors import ConnectionFailed, ServerError, error_from_payload
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Client:
+    """A connection to a Charter server as one identity (an API token or an assume-role session).
+
+    >>> client = Client("http://127.0.0.1:8750", token="cht_...")
+    >>> client.whoami().principal.name
+    """
+
+    def __init__(self, server: str, token: str | None = None, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        headers = {"user-agent": "charter-sdk"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self._timeout = timeout
+        self._transport = transport
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout,
+                                  transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach {self.server}: {error}", server=self.server) from None
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            raise error_from_payload(response.status_code, payload)
+        return response
+
+    def _get(self, model: type[T], path: str, **params: Any) -> T:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._parse(model, self._request("GET", f"/api/v1{path}", params=clean))
+
+    def _send(self, method: str, model: type[T], path: str, body: BaseModel | None = None) -> T:
+        json_body = body.model_dump(mode="json") if body is not None else None
+        return self._parse(model, self._request(method, f"/api/v1{path}", json=json_body))
+
+    @staticmethod
+    def _parse(model: type[T], response: httpx.Response) -> T:
+        try:
+            return model.model_validate_json(response.content)
+        except ValueError as error:
+            raise ServerError(f"unexpected response from server: {error}") from None
+
+    def _pages(self, model: type[T], path: str, **params: Any) -> Iterator[T]:
+        cursor: str | None = None
+        while True:
+            page = self._get(m.Page[model], path, cursor=cursor, **params)  # type: ignore[valid-type]
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # --- health and identity ---------------------------------------------------------------
+
+    def health(self) -> m.Health:
+        return self._parse(m.Health, self._request("GET", "/healthz"))
+
+    def whoami(self) -> m.WhoAmIOut:
+        return self._get(m.WhoAmIOut, "/whoami")
+
+    def create_token(self, principal: str, *, expires_in_seconds: int | None = None,
+                     description: str = "") -> m.TokenIssued:
+        body = m.TokenCreate(principal=principal, expires_in_seconds=expires_in_seconds,
+                             description=description)
+        return self._send("POST", m.TokenIssued, "/tokens", body)
+
+    def tokens(self, principal: str | None = None) -> Iterator[m.TokenOut]:
+        return self._pages(m.TokenOut, "/tokens", principal=principal)
+
+    def revoke_token(self, token_id: str) -> m.TokenOut:
+        return self._send("DELETE", m.TokenOut, f"/tokens/{token_id}")
+
+    def assume_role(self, account: str, role: str, *, duration_seconds: int | None = None) -> m.SessionIssued:
+        body = m.SessionCreate(account=account, role=role, duration_seconds=duration_seconds)
+        return self._send("POST", m.SessionIssued, "/sessions", body)
+
+    def as_role(self, account: str, role: str, *, duration_seconds: int | None = None) -> Client:
+        """A new client acting through an assume-role session."""
+        issued = self.assume_role(account, role, duration_seconds=duration_seconds)
+        return Client(self.server, issued.secret, timeout=self._timeout, transport=self._transport)
+
+    # --- organization ----------------------------------------------------------------------
+
+    def org(self) -> m.OrganizationOut:
+        return self._get(m.OrganizationOut, "/org")
+
+    def apply(self, document: str, *, filename: str = "charter.yaml", plan: bool = False) -> m.ApplyOut:
+        body = m.ApplyRequest(document=document, filename=filename, plan=plan)
+        return self._send("POST", m.ApplyOut, "/org/apply", body)
+
+    def accounts(self) -> Iterator[m.AccountOut]:
+        return self._pages(m.AccountOut, "/accounts")
+
+    def account(self, name: str) -> m.AccountOut:
+        return self._get(m.AccountOut, f"/accounts/{name}")
+
+    def role_bindings(self, account: str) -> list[m.RoleBindingOut]:
+        response = self._request("GET", f"/api/v1/accounts/{account}/role-bindings")
+        return [m.RoleBindingOut.model_validate(item) for item in response.json()]
+
+    def principals(self) -> Iterator[m.PrincipalOut]:
+        return self._pages(m.PrincipalOut, "/principals")
+
+    def principal(self, name: str) -> m.PrincipalDetail:
+        return self._get(m.PrincipalDetail, f"/principals/{name}")
+
+    def policies(self) -> m.PoliciesOut:
+        return self._get(m.PoliciesOut, "/policies")
+
+    # --- audit -----------------------------------------------------------------------------
+
+    def audit_records(self, *, actor: str | None = None, account: str | None = None,
+                      resource: str | None = None, action: str | None = None,
+                      since: datetime | None = None, until: datetime | None = None) -> Iterator[m.AuditRecordOut]:
+        return self._pages(m.AuditRecordOut, "/audit/records", actor=actor, account=account,
+                           resource=resource, action=action,
+                           since=since.isoformat() if since else None,
+                           until=until.isoformat() if until else None)
+
+    def audit_export(self, **filters: Any) -> Iterator[bytes]:
+        """The matching records as JSON lines, streamed."""
+        params = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items() if v is not None}
+        try:
+            with self._http.stream("GET", "/api/v1/audit/export", params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_payload(response.status_code, response.json())
+                for line in response.iter_lines():
+                    if line:
+                        yield line.encode() + b"\n"
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach {self.server}: {error}") from None
+
+    def audit_verify(self) -> m.VerifyOut:
+        return self._send("POST", m.VerifyOut, "/audit/verify")

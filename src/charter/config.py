@@ -1,0 +1,74 @@
+"""Settings, declared once.
+
+Every setting is read from the environment as ``CHARTER_<NAME>`` (or passed explicitly by the
+CLI); ``docs/configuration.md`` lists them all and a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "charter"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHARTER_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the embedded database, keys and artifacts.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store; default: SQLite (WAL) in the data "
+        "directory. Use postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `charter server` listens on.")
+    port: int = Field(default=8750, ge=0, le=65535, description="Port `charter server` listens on.")
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints; kept outside the "
+        "database. Default: keys/audit-ed25519.pem in the data directory, created on first start.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=64, ge=1, description="Sign a checkpoint at least every N audit records."
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=30.0, gt=0, description="The server signs a checkpoint this often when records were added."
+    )
+    session_default_seconds: int = Field(
+        default=3600, ge=60, description="Lifetime of an assume-role session when none is asked for."
+    )
+    session_max_seconds: int = Field(
+        default=12 * 3600, ge=60, description="Longest assume-role session a caller may ask for."
+    )
+    token_max_days: int = Field(
+        default=365, ge=1, description="Longest lifetime of an API token, in days."
+    )
+    max_request_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
+    )
+    config_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".config" / "charter",
+        description="Where the CLI keeps its profiles (server URL, token, assumed-role session).",
+    )
+    page_size_default: int = Field(default=50, ge=1, description="Items per page when none is asked for.")
+    page_size_max: int = Field(default=500, ge=1, description="Largest page a caller may ask for.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'charter.db'}"
+
+    @property
+    def resolved_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.data_dir / "keys" / "audit-ed25519.pem"
+
+    @property
+    def audit_witness_file(self) -> Path:
+        """The latest signed checkpoint, kept beside the key so truncation of the database shows."""
+        return self.resolved_audit_key_file.with_name("audit-head.json")

@@ -1,0 +1,1 @@
+"""The pure model: entities, value objects, rules. Standard library only."""

@@ -1,0 +1,155 @@
+"""What ``charter apply`` would change: validate a desired organization and diff it against the current one.
+
+Org units, accounts and principals are created or updated, never deleted by a file (removing an
+account is a lifecycle of its own); custom roles, role bindings and policies are kept exactly as the
+file declares them, so removing a binding from the file revokes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from charter.domain.org import (
+    BUILTIN_ROLES,
+    MANAGEMENT_ACCOUNT,
+    Account,
+    AccountKind,
+    OrgState,
+    Role,
+    RoleBinding,
+    RoleDefinition,
+)
+
+
+class ChangeAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    action: ChangeAction
+    name: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        if self.action is ChangeAction.UPDATE and self.before and self.after:
+            diffs = ", ".join(
+                f"{k}: {self.before.get(k)!r} -> {self.after.get(k)!r}"
+                for k in self.after
+                if self.before.get(k) != self.after.get(k)
+            )
+            return f"{sign} {self.kind} {self.name} ({diffs})"
+        return f"{sign} {self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a desired organization is refused: where in the file, and why."""
+
+    field: str
+    reason: str
+
+
+def builtin_roles() -> dict[str, RoleDefinition]:
+    return {name: RoleDefinition(name, text, builtin=True) for name, text in BUILTIN_ROLES.items()}
+
+
+def merge(current: OrgState, desired: OrgState) -> OrgState:
+    """The organization as it will be once ``desired`` is applied on top of ``current``."""
+    return OrgState(
+        units={**current.units, **desired.units},
+        accounts={**current.accounts, **desired.accounts},
+        principals={**current.principals, **desired.principals},
+        roles={**builtin_roles(), **{k: replace(v, builtin=False) for k, v in desired.roles.items()}},
+        bindings=set(desired.bindings),
+        policies=dict(desired.policies),
+    )
+
+
+def validate(current: OrgState, result: OrgState) -> list[Problem]:
+    problems: list[Problem] = []
+    for ou in result.units.values():
+        if ou.parent is not None and ou.parent not in result.units:
+            problems.append(Problem(f"orgUnits[{ou.name}].parent", f"unknown organizational unit {ou.parent!r}"))
+        elif ou.name in result.ou_ancestors(ou.parent):
+            problems.append(Problem(f"orgUnits[{ou.name}].parent", "organizational units form a cycle"))
+    for account in result.accounts.values():
+        problems.extend(_account_problems(account, current.accounts.get(account.name), result))
+    for name in result.roles:
+        if name in BUILTIN_ROLES and not result.roles[name].builtin:
+            problems.append(Problem(f"roles[{name}]", "is a built-in role and cannot be redeclared"))
+    for b in sorted(result.bindings):
+        where = f"roleBindings[{b.principal}/{b.account}/{b.role}]"
+        if b.principal not in result.principals:
+            problems.append(Problem(f"{where}.principal", f"unknown principal {b.principal!r}"))
+        if b.account not in result.accounts:
+            problems.append(Problem(f"{where}.account", f"unknown account {b.account!r}"))
+        if b.role not in result.roles:
+            problems.append(Problem(f"{where}.role", f"unknown role {b.role!r}"))
+    if not any(b.role == Role.ORG_ADMIN and b.account == MANAGEMENT_ACCOUNT for b in result.bindings):
+        problems.append(
+            Problem("roleBindings", f"no principal would hold {Role.ORG_ADMIN} in the "
+                    f"{MANAGEMENT_ACCOUNT} account; the organization would lock itself out")
+        )
+    return problems
+
+
+def _account_problems(account: Account, existing: Account | None, result: OrgState) -> list[Problem]:
+    where = f"accounts[{account.name}]"
+    problems: list[Problem] = []
+    if account.kind is AccountKind.WORKLOAD and account.stage is None:
+        problems.append(Problem(f"{where}.stage", "a workload account needs a stage (dev, test or prod)"))
+    if account.kind is not AccountKind.WORKLOAD and account.stage is not None:
+        problems.append(Problem(f"{where}.stage", f"only workload accounts have a stage, not {account.kind}"))
+    if (account.kind is AccountKind.MANAGEMENT) != (account.name == MANAGEMENT_ACCOUNT):
+        problems.append(
+            Problem(f"{where}.kind", f"the management account is the one named {MANAGEMENT_ACCOUNT!r}")
+        )
+    if account.ou is not None and account.ou not in result.units:
+        problems.append(Problem(f"{where}.ou", f"unknown organizational unit {account.ou!r}"))
+    if existing is not None and existing.kind is not account.kind:
+        problems.append(
+            Problem(f"{where}.kind", f"is {existing.kind}; an account's kind cannot change")
+        )
+    return problems
+
+
+def diff(current: OrgState, result: OrgState) -> list[Change]:
+    changes: list[Change] = []
+    changes += _diff_named("org-unit", current.units, result.units, delete=False)
+    changes += _diff_named("account", current.accounts, result.accounts, delete=False)
+    changes += _diff_named("principal", current.principals, result.principals, delete=False)
+    custom_now = {k: v for k, v in current.roles.items() if not v.builtin}
+    custom_then = {k: v for k, v in result.roles.items() if not v.builtin}
+    changes += _diff_named("role", custom_now, custom_then, delete=True)
+    changes += _diff_named("policy", current.policies, result.policies, delete=True)
+    for b in sorted(result.bindings - current.bindings):
+        changes.append(Change("role-binding", ChangeAction.CREATE, _binding_name(b), after=asdict(b)))
+    for b in sorted(current.bindings - result.bindings):
+        changes.append(Change("role-binding", ChangeAction.DELETE, _binding_name(b), before=asdict(b)))
+    return changes
+
+
+def _binding_name(b: RoleBinding) -> str:
+    return f"{b.principal} as {b.role} in {b.account}"
+
+
+def _diff_named(kind: str, now: dict[str, Any], then: dict[str, Any], *, delete: bool) -> list[Change]:
+    changes: list[Change] = []
+    for name in sorted(then):
+        after = asdict(then[name])
+        if name not in now:
+            changes.append(Change(kind, ChangeAction.CREATE, name, after=after))
+        elif (before := asdict(now[name])) != after:
+            changes.append(Change(kind, ChangeAction.UPDATE, name, before=before, after=after))
+    if delete:
+        for name in sorted(set(now) - set(then)):
+            changes.append(Change(kind, ChangeAction.DELETE, name, before=asdict(now[name])))
+    return changes

@@ -1,0 +1,1 @@
+"""Entrypoints: the REST API, the CLI and (later) the console and workers."""

@@ -1,0 +1,32 @@
+"""The FastAPI application: routes under /api/v1, one error shape, every request decided."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from charter import __version__
+from charter.bootstrap import Platform
+from charter.client.models import Health
+from charter.entrypoints.api import errors
+from charter.entrypoints.api.middleware import API_PREFIX, GuardMiddleware
+from charter.entrypoints.api.routes import audit, iam, org
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="Charter",
+        version=__version__,
+        description="Governance of the machine-learning lifecycle across isolated accounts.",
+        openapi_url="/openapi.json",
+    )
+    app.state.platform = platform
+    for router in (org.router, iam.router, audit.router):
+        app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
+    errors.install(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def health() -> Health:
+        return Health(status="ok", version=__version__)
+
+    return app

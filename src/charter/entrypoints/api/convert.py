@@ -1,0 +1,89 @@
+"""Domain objects to wire models."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from charter.client import models as m
+from charter.domain.audit import AuditRecord, VerifyResult
+from charter.domain.identity import ApiToken, Session
+from charter.domain.org import Account, OrgPolicy, OrgUnit, Principal, RoleBinding, RoleDefinition
+from charter.domain.plan import Change
+from charter.errors import ValidationError
+
+
+def encode_cursor(after: str | None) -> str | None:
+    if after is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = data["after"]
+        if not isinstance(after, str):
+            raise TypeError
+        return after
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValidationError("invalid cursor; pass back the next_cursor of a previous page",
+                              field="cursor") from None
+
+
+def unit(u: OrgUnit) -> m.OrgUnitOut:
+    return m.OrgUnitOut(name=u.name, parent=u.parent, description=u.description, crn=str(u.crn))
+
+
+def account(a: Account) -> m.AccountOut:
+    return m.AccountOut(name=a.name, kind=str(a.kind), stage=str(a.stage) if a.stage else None,
+                        ou=a.ou, description=a.description, crn=str(a.crn))
+
+
+def principal(p: Principal) -> m.PrincipalOut:
+    return m.PrincipalOut(name=p.name, kind=str(p.kind), display_name=p.display_name, email=p.email,
+                          crn=str(p.crn))
+
+
+def bindings(by_account: dict[str, set[str]]) -> dict[str, list[str]]:
+    return {acc: sorted(roles) for acc, roles in sorted(by_account.items())}
+
+
+def binding(b: RoleBinding) -> m.RoleBindingOut:
+    return m.RoleBindingOut(principal=b.principal, account=b.account, role=b.role, crn=str(b.crn))
+
+
+def role(r: RoleDefinition) -> m.RoleOut:
+    return m.RoleOut(name=r.name, description=r.description, builtin=r.builtin)
+
+
+def policy(p: OrgPolicy, source: str) -> m.PolicyOut:
+    return m.PolicyOut(id=p.id, description=p.description, text=p.text, source=source)  # type: ignore[arg-type]
+
+
+def change(c: Change) -> m.ChangeOut:
+    return m.ChangeOut(kind=c.kind, action=str(c.action), name=c.name, summary=c.describe(),  # type: ignore[arg-type]
+                       before=c.before, after=c.after)
+
+
+def token(t: ApiToken, now: datetime) -> m.TokenOut:
+    return m.TokenOut(id=t.id, principal=t.principal, description=t.description,
+                      created_at=t.created_at, created_by=t.created_by, expires_at=t.expires_at,
+                      revoked_at=t.revoked_at, state=t.state(now), crn=str(t.crn))  # type: ignore[arg-type]
+
+
+def session(s: Session) -> m.SessionOut:
+    return m.SessionOut(id=s.id, principal=s.principal, account=s.account, role=s.role,
+                        created_at=s.created_at, expires_at=s.expires_at, crn=str(s.crn))
+
+
+def record(r: AuditRecord) -> m.AuditRecordOut:
+    return m.AuditRecordOut(**r.to_dict() | {"time": r.time})
+
+
+def verify(v: VerifyResult) -> m.VerifyOut:
+    return m.VerifyOut(**v.to_dict())

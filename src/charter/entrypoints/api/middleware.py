@@ -1,0 +1,95 @@
+"""ASGI middleware: request ids, body size limits, and the guarantee that every API request
+reached a policy decision before it may succeed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from charter.errors import CharterError, ServerError, TooLarge
+from charter.services.authorization import decision_trace
+
+log = logging.getLogger("charter.api")
+
+API_PREFIX = "/api/v1"
+
+
+async def send_error(send: Send, error: CharterError, request_id: str) -> None:
+    body = json.dumps({"error": error.to_dict()}).encode()
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-request-id", request_id.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        too_large = TooLarge(f"request body larger than {self.max_body_bytes} bytes",
+                             limit=self.max_body_bytes)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body_bytes):
+                await send_error(send, too_large, request_id)
+                return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        guarded = scope["path"].startswith(API_PREFIX)
+        trace: list[Any] = []
+        token = decision_trace.set(trace) if guarded else None
+        started = False
+
+        async def checked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                if guarded and message["status"] < 400 and not trace:
+                    # Fail closed: a route that answered without asking the policy engine is a bug.
+                    log.error("%s %s answered without a policy decision", scope["method"], scope["path"])
+                    started = True
+                    await send_error(send, ServerError("no policy decision was made for this request"),
+                                     request_id)
+                    raise _Swallowed
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, checked_send)
+        except _BodyTooLarge:
+            if not started:
+                await send_error(send, too_large, request_id)
+        except _Swallowed:
+            pass
+        finally:
+            if token is not None:
+                decision_trace.reset(token)
+
+
+class _Swallowed(Exception):
+    """Raised to stop the app sending a response the guard has already replaced."""

@@ -1,0 +1,76 @@
+"""Running the control plane: uvicorn around the API, with the background schedulers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from charter.bootstrap import Platform
+from charter.entrypoints.api.app import create_app
+
+log = logging.getLogger("charter.server")
+
+
+def server_app(platform: Platform) -> FastAPI:
+    """The API plus the schedulers that belong to a running server (audit checkpoint signing)."""
+    app = create_app(platform)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_checkpoints(platform))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.to_thread(platform.bus.checkpoint)
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _checkpoints(platform: Platform) -> None:
+    while True:
+        await asyncio.sleep(platform.settings.audit_checkpoint_seconds)
+        try:
+            await asyncio.to_thread(platform.bus.checkpoint)
+        except Exception:  # noqa: BLE001 - a failed round is retried on the next tick
+            log.exception("signing an audit checkpoint failed")
+
+
+class BackgroundServer:
+    """uvicorn in a thread, for `charter demo` and the tests; ``url`` is known once it listens."""
+
+    def __init__(self, platform: Platform, host: str, port: int) -> None:
+        config = uvicorn.Config(server_app(platform), host=host, port=port, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="charter-server", daemon=True)
+        self.host = host
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://{self.host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(platform: Platform) -> None:
+    settings = platform.settings
+    uvicorn.run(server_app(platform), host=settings.host, port=settings.port, log_level="info")

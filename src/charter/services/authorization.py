@@ -1,0 +1,62 @@
+"""Every request's policy decision: build the request from the caller's bindings, ask the engine.
+
+A ``decision_trace`` context variable lets an entrypoint prove that a request was decided at all
+(the API refuses to answer a request that reached no decision).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from charter.domain.authz import Action, AuthzRequest, Decision, Resource
+from charter.domain.identity import Identity
+from charter.domain.org import PrincipalKind
+from charter.errors import PermissionDenied
+from charter.services.ports import PolicyEngine, UnitOfWork
+
+decision_trace: ContextVar[list[Decision] | None] = ContextVar("decision_trace", default=None)
+
+
+@dataclass
+class Authorizer:
+    engine: PolicyEngine
+
+    def decide(self, uow: UnitOfWork, identity: Identity, action: Action, resource: Resource) -> Decision:
+        bound = uow.org.roles_of(identity.principal)
+        roles = identity.scope_roles(resource.account, bound.get(resource.account, set()))
+        member_of = sorted(a for a, rs in bound.items() if identity.scope_roles(a, rs))
+        principal = uow.org.get_principal(identity.principal)
+        org = uow.org.get_org()
+        request = AuthzRequest(
+            principal=identity.principal,
+            principal_kind=str(principal.kind if principal else PrincipalKind.PERSON),
+            roles=frozenset(roles),
+            action=action,
+            resource=resource,
+            context={
+                "session": identity.session is not None,
+                "member_of": member_of,
+                "account": resource.account,
+            },
+        )
+        decision = self.engine.decide(
+            request, org.policy_revision if org else 0, uow.org.list_policies
+        )
+        trace = decision_trace.get()
+        if trace is not None:
+            trace.append(decision)
+        return decision
+
+    def require(self, uow: UnitOfWork, identity: Identity, action: Action, resource: Resource) -> Decision:
+        decision = self.decide(uow, identity, action, resource)
+        if not decision.allowed:
+            raise PermissionDenied(
+                f"{identity.principal} may not {action} on {resource.crn} "
+                f"(denied by {decision.deciding_policy})",
+                policy=decision.deciding_policy,
+                action=str(action),
+                resource=str(resource.crn),
+                principal=identity.principal,
+            )
+        return decision

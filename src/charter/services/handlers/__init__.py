@@ -1,0 +1,12 @@
+"""Command and query handlers, and the table that wires each message to its one handler."""
+
+from __future__ import annotations
+
+from charter.services.handlers import audit, identity, org
+from charter.services.messagebus import MessageBus
+
+
+def register_all(bus: MessageBus) -> None:
+    for module in (org, identity, audit):
+        for message_type, handler in module.HANDLERS.items():
+            bus.register(message_type, handler)

@@ -1,0 +1,37 @@
+"""Reading and verifying the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from charter.domain import commands as c
+from charter.domain.audit import AuditRecord, VerifyResult
+from charter.domain.authz import Action, Resource
+from charter.domain.crn import CRN
+from charter.domain.org import MANAGEMENT_ACCOUNT
+from charter.services.handlers.org import _page
+from charter.services.messagebus import HandlerContext
+from charter.services.ports import Page
+
+
+def _trail(account: str | None) -> Resource:
+    # Records of one account are readable by that account's auditors; the whole trail by the org's.
+    return Resource(CRN(account or MANAGEMENT_ACCOUNT, "audit", "trail", "default"), "AuditTrail")
+
+
+def list_audit(cmd: c.ListAudit, ctx: HandlerContext) -> Page[AuditRecord]:
+    ctx.authorize(Action.LIST_AUDIT, _trail(cmd.filter.account))
+    after = int(cmd.page.after) if cmd.page.after else None
+    items = ctx.uow.audit.list(cmd.filter, after, cmd.page.limit + 1)
+    return _page(items, cmd.page.limit, lambda r: str(r.seq))
+
+
+def verify_audit(cmd: c.VerifyAudit, ctx: HandlerContext) -> VerifyResult:
+    ctx.authorize(Action.VERIFY_AUDIT, _trail(None))
+    return ctx.trail.verify(ctx.uow)
+
+
+HANDLERS: dict[type, Any] = {
+    c.ListAudit: list_audit,
+    c.VerifyAudit: verify_audit,
+}

@@ -1,0 +1,240 @@
+"""The organization: first start, ``charter apply`` and the directory reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from charter.domain import commands as c
+from charter.domain.authz import Action
+from charter.domain.events import Event, event_type
+from charter.domain.identity import ApiToken, CredentialKind, Secret
+from charter.domain.names import check_name
+from charter.domain.org import (
+    ADMIN_PRINCIPAL,
+    MANAGEMENT_ACCOUNT,
+    Account,
+    AccountKind,
+    OrgPolicy,
+    OrgState,
+    Organization,
+    Principal,
+    PrincipalKind,
+    Role,
+    RoleBinding,
+    RoleDefinition,
+)
+from charter.domain.plan import Change, ChangeAction, Problem, diff, merge, validate
+from charter.errors import Conflict, NotFound
+from charter.services import resources
+from charter.services.messagebus import HandlerContext
+from charter.services.orgspec import desired_state, parse_document, refuse
+from charter.services.ports import Page, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    org: Organization
+    admin: str
+    token: ApiToken
+    bearer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    changes: list[Change]
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    defaults: list[OrgPolicy]
+    organization: list[OrgPolicy]
+    roles: list[RoleDefinition]
+
+
+@dataclass(frozen=True, slots=True)
+class OrgView:
+    org: Organization
+    state: OrgState
+
+
+def require_org(uow: UnitOfWork) -> Organization:
+    org = uow.org.get_org()
+    if org is None:
+        raise NotFound("no organization yet: run `charter init --org NAME` first")
+    return org
+
+
+def init_org(cmd: c.InitOrg, ctx: HandlerContext) -> InitResult:
+    name = check_name(cmd.name, "organization")
+    uow = ctx.uow
+    if uow.org.get_org() is not None:
+        raise Conflict(f"the organization already exists ({require_org(uow).name}); init runs once")
+    now = ctx.clock.now()
+    org = Organization(name, now)
+    uow.org.add_org(org)
+    uow.org.put_account(Account(MANAGEMENT_ACCOUNT, AccountKind.MANAGEMENT, description="The organization's management account"))
+    uow.org.put_principal(Principal(ADMIN_PRINCIPAL, PrincipalKind.PERSON, "Organization administrator"))
+    uow.org.add_binding(RoleBinding(ADMIN_PRINCIPAL, MANAGEMENT_ACCOUNT, Role.ORG_ADMIN))
+    secret = Secret.mint(CredentialKind.TOKEN)
+    token = ApiToken(secret.id, ADMIN_PRINCIPAL, secret.digest, now, "system",
+                     now + timedelta(days=ctx.limits.token_max_days), description="created by charter init")
+    uow.tokens.add(token)
+    ctx.audit("org:Init", resources.organization(org), org=name, admin=ADMIN_PRINCIPAL, token=token.id)
+    ctx.emit(Event(event_type("org", "organization", "created"), MANAGEMENT_ACCOUNT, str(org.crn), {"name": name}))
+    ctx.emit(Event(event_type("org", "account", "created"), MANAGEMENT_ACCOUNT,
+                   str(Account(MANAGEMENT_ACCOUNT, AccountKind.MANAGEMENT).crn), {"account": MANAGEMENT_ACCOUNT}))
+    return InitResult(org, ADMIN_PRINCIPAL, token, secret.bearer)
+
+
+def _plan(cmd: c.ApplyOrg | c.PlanOrg, ctx: HandlerContext, action: Action) -> tuple[Organization, OrgState, OrgState, list[Change]]:
+    org = require_org(ctx.uow)
+    ctx.authorize(action, resources.organization(org))
+    doc = parse_document(cmd.document, cmd.filename)
+    problems: list[Problem] = []
+    if doc.organization != org.name:
+        problems.append(Problem("organization", f"this server holds organization {org.name!r}, not {doc.organization!r}"))
+    desired = desired_state(doc, cmd.filename)
+    current = ctx.uow.org.load_state()
+    result = merge(current, desired)
+    problems += validate(current, result)
+    problems += [Problem(f"policies[{pid}].cedar", reason)
+                 for pid, reason in ctx.authorizer.engine.check(list(result.policies.values())).items()]
+    if problems:
+        raise refuse(cmd.filename, problems)
+    return org, current, result, diff(current, result)
+
+
+def plan_org(cmd: c.PlanOrg, ctx: HandlerContext) -> ApplyResult:
+    _, _, _, changes = _plan(cmd, ctx, Action.PLAN_ORG)
+    return ApplyResult(changes, applied=False)
+
+
+def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
+    org, current, result, changes = _plan(cmd, ctx, Action.APPLY_ORG)
+    repo = ctx.uow.org
+    # Parents before children, roles before the bindings that name them, bindings gone before roles.
+    for name in sorted(result.units, key=lambda n: len(result.ou_ancestors(n))):
+        if result.units[name] != current.units.get(name):
+            repo.put_unit(result.units[name])
+    for kind, items, put in (("account", result.accounts, repo.put_account),
+                             ("principal", result.principals, repo.put_principal)):
+        for name, item in items.items():
+            if item != getattr(current, f"{kind}s").get(name):
+                put(item)
+    for role in result.roles.values():
+        if not role.builtin and role != current.roles.get(role.name):
+            repo.put_role(role)
+    for binding in current.bindings - result.bindings:
+        repo.delete_binding(binding)
+    for binding in result.bindings - current.bindings:
+        repo.add_binding(binding)
+    for name, role in current.roles.items():
+        if not role.builtin and name not in result.roles:
+            repo.delete_role(name)
+    policy_changed = current.policies != result.policies
+    for pid in set(current.policies) - set(result.policies):
+        repo.delete_policy(pid)
+    for policy in result.policies.values():
+        if policy != current.policies.get(policy.id):
+            repo.put_policy(policy)
+    if policy_changed:
+        repo.set_policy_revision(org.policy_revision + 1)
+    for change in changes:
+        _emit_change(ctx, change)
+    ctx.audit(Action.APPLY_ORG, resources.organization(org), file=cmd.filename,
+              changes=[ch.describe() for ch in changes])
+    return ApplyResult(changes, applied=True)
+
+
+def _emit_change(ctx: HandlerContext, change: Change) -> None:
+    what = {ChangeAction.CREATE: "created", ChangeAction.UPDATE: "updated", ChangeAction.DELETE: "deleted"}[change.action]
+    data = {"action": str(change.action), "name": change.name, "before": change.before, "after": change.after}
+    if change.kind == "role-binding":
+        b = RoleBinding(**(change.after or change.before or {}))
+        ctx.emit(Event(event_type("iam", "role-binding", "changed"), b.account, str(b.crn), data))
+    elif change.kind == "account":
+        account = change.after or change.before or {}
+        ctx.emit(Event(event_type("org", "account", what), str(account["name"]),
+                       f"crn:charter:{MANAGEMENT_ACCOUNT}:org:account/{account['name']}", data))
+    else:
+        service = "org" if change.kind == "org-unit" else "iam"
+        ctx.emit(Event(event_type(service, change.kind, what), MANAGEMENT_ACCOUNT,
+                       f"crn:charter:{MANAGEMENT_ACCOUNT}:{service}:{change.kind}/{change.name}", data))
+
+
+def get_org(cmd: c.GetOrg, ctx: HandlerContext) -> OrgView:
+    org = require_org(ctx.uow)
+    ctx.authorize(Action.READ_ORG, resources.organization(org))
+    return OrgView(org, ctx.uow.org.load_state())
+
+
+def list_accounts(cmd: c.ListAccounts, ctx: HandlerContext) -> Page[Account]:
+    org = require_org(ctx.uow)
+    ctx.authorize(Action.LIST_ACCOUNTS, resources.organization(org))
+    items = ctx.uow.org.list_accounts(cmd.page.after, cmd.page.limit + 1)
+    return _page(items, cmd.page.limit, lambda a: a.name)
+
+
+def get_account(cmd: c.GetAccount, ctx: HandlerContext) -> Account:
+    account = ctx.uow.org.get_account(cmd.name)
+    if account is None:
+        org = require_org(ctx.uow)
+        # Decide before saying whether it exists, so absence leaks only to those who may read.
+        ctx.authorize(Action.LIST_ACCOUNTS, resources.organization(org))
+        raise NotFound(f"unknown account {cmd.name!r}", account=cmd.name)
+    ctx.authorize(Action.READ_ACCOUNT, resources.account(account))
+    return account
+
+
+def list_principals(cmd: c.ListPrincipals, ctx: HandlerContext) -> Page[Principal]:
+    org = require_org(ctx.uow)
+    ctx.authorize(Action.LIST_PRINCIPALS, resources.organization(org))
+    items = ctx.uow.org.list_principals(cmd.page.after, cmd.page.limit + 1)
+    return _page(items, cmd.page.limit, lambda p: p.name)
+
+
+def get_principal(cmd: c.GetPrincipal, ctx: HandlerContext) -> tuple[Principal, dict[str, set[str]]]:
+    org = require_org(ctx.uow)
+    principal = ctx.uow.org.get_principal(cmd.name)
+    if principal is None:
+        ctx.authorize(Action.LIST_PRINCIPALS, resources.organization(org))
+        raise NotFound(f"unknown principal {cmd.name!r}", principal=cmd.name)
+    ctx.authorize(Action.READ_PRINCIPAL, resources.principal(principal))
+    return principal, ctx.uow.org.roles_of(principal.name)
+
+
+def list_role_bindings(cmd: c.ListRoleBindings, ctx: HandlerContext) -> list[RoleBinding]:
+    get_account(c.GetAccount(cmd.account), ctx)
+    ctx.authorize(Action.LIST_ROLE_BINDINGS, resources.role_bindings(cmd.account))
+    return ctx.uow.org.list_bindings(cmd.account)
+
+
+def list_policies(cmd: c.ListPolicies, ctx: HandlerContext) -> PolicyView:
+    require_org(ctx.uow)
+    ctx.authorize(Action.LIST_POLICIES, resources.policies())
+    state = ctx.uow.org.load_state()
+    return PolicyView(ctx.authorizer.engine.default_policies(), ctx.uow.org.list_policies(),
+                      sorted(state.roles.values(), key=lambda r: r.name))
+
+
+def _page(items: list[Any], limit: int, key: Any) -> Page[Any]:
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items, key(items[-1]) if more and items else None)
+
+
+HANDLERS: dict[type, Any] = {
+    c.InitOrg: init_org,
+    c.ApplyOrg: apply_org,
+    c.PlanOrg: plan_org,
+    c.GetOrg: get_org,
+    c.ListAccounts: list_accounts,
+    c.GetAccount: get_account,
+    c.ListPrincipals: list_principals,
+    c.GetPrincipal: get_principal,
+    c.ListRoleBindings: list_role_bindings,
+    c.ListPolicies: list_policies,
+}

@@ -1,0 +1,153 @@
+"""The message bus: one handler per command or query, one transaction per message.
+
+The bus, not the handlers, owns the transaction and the audit trail around it:
+- a command's handler states what it did (``ctx.audit``); the bus appends those records and the
+  events the handler emitted in the same transaction as the change, then commits;
+- any refusal rolls the change back and is then audited in a transaction of its own, so a denial
+  leaves a record and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from charter.domain.audit import AuditEntry, Outcome
+from charter.domain.authz import Action, Decision, Resource
+from charter.domain.commands import Command, Message
+from charter.domain.crn import CRN
+from charter.domain.org import MANAGEMENT_ACCOUNT
+from charter.domain.events import Event
+from charter.domain.identity import Identity
+from charter.errors import CharterError, PermissionDenied, ServerError, Unauthenticated
+from charter.services.audit import AuditTrail
+from charter.services.authentication import authenticate
+from charter.services.authorization import Authorizer
+from charter.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    session_default_seconds: int = 3600
+    session_max_seconds: int = 12 * 3600
+    token_max_days: int = 365
+
+
+@dataclass
+class HandlerContext:
+    uow: UnitOfWork
+    identity: Identity
+    authorizer: Authorizer
+    trail: AuditTrail
+    clock: Clock
+    limits: Limits
+    request_id: str | None = None
+    audited: list[AuditEntry] = field(default_factory=list)
+    target: tuple[str, str, str] | None = None  # (account, resource, action) of the last decision
+
+    def authorize(self, action: Action, resource: Resource) -> Decision:
+        self.target = (resource.account, str(resource.crn), str(action))
+        return self.authorizer.require(self.uow, self.identity, action, resource)
+
+    def audit(self, action: Action | str, resource: Resource, **details: Any) -> None:
+        self.audited.append(
+            AuditEntry(
+                actor=self.identity.principal,
+                via=self.identity.via,
+                account=resource.account,
+                action=str(action),
+                resource=str(resource.crn),
+                request_id=self.request_id,
+                details=details,
+            )
+        )
+
+    def emit(self, event: Event) -> None:
+        self.uow.outbox.add(event)
+
+
+Handler = Callable[[Any, HandlerContext], Any]
+
+
+@dataclass
+class MessageBus:
+    uow_factory: UnitOfWorkFactory
+    authorizer: Authorizer
+    trail: AuditTrail
+    clock: Clock
+    limits: Limits = field(default_factory=Limits)
+    handlers: dict[type[Message], Handler] = field(default_factory=dict)
+
+    def register(self, message_type: type[M], handler: Callable[[M, HandlerContext], Any]) -> None:
+        if message_type in self.handlers:
+            raise ValueError(f"{message_type.__name__} already has a handler")
+        self.handlers[message_type] = handler
+
+    def handle(self, message: Message, identity: Identity, request_id: str | None = None) -> Any:
+        handler = self.handlers.get(type(message))
+        if handler is None:
+            raise ServerError(f"no handler for {type(message).__name__}")
+        ctx: HandlerContext | None = None
+        try:
+            with self.uow_factory() as uow:
+                ctx = HandlerContext(uow, identity, self.authorizer, self.trail, self.clock,
+                                     self.limits, request_id)
+                result = handler(message, ctx)
+                if isinstance(message, Command):
+                    if not ctx.audited:
+                        raise ServerError(f"{type(message).__name__} changed state without an audit record")
+                    for entry in ctx.audited:
+                        self.trail.append(uow, entry)
+                    uow.commit()
+                return result
+        except CharterError as error:
+            if isinstance(message, Command) or isinstance(error, PermissionDenied):
+                self._audit_refusal(message, identity, request_id, error, ctx)
+            raise
+
+    def _audit_refusal(self, message: Message, identity: Identity, request_id: str | None,
+                       error: CharterError, ctx: HandlerContext | None) -> None:
+        account, resource, action = (
+            ctx.target if ctx and ctx.target
+            else (MANAGEMENT_ACCOUNT, str(CRN(MANAGEMENT_ACCOUNT, "org", "request", "-")), type(message).__name__)
+        )
+        entry = AuditEntry(
+            actor=identity.principal,
+            via=identity.via,
+            account=account,
+            action=action,
+            resource=resource,
+            outcome=Outcome.DENIED if isinstance(error, PermissionDenied) else Outcome.FAILED,
+            policy=error.details.get("policy") if isinstance(error, PermissionDenied) else None,
+            request_id=request_id,
+            details={"error": error.type_name, "message": error.message},
+        )
+        self.record(entry)
+
+    def authenticate(self, bearer: str | None, request_id: str | None = None) -> Identity:
+        """The identity behind a bearer credential; a refused credential is audited."""
+        with self.uow_factory() as uow:
+            try:
+                return authenticate(uow, bearer, self.clock.now())
+            except Unauthenticated as refused:
+                failure = refused
+        self.record(AuditEntry(
+            actor=None, via=None, account=MANAGEMENT_ACCOUNT, action="iam:Authenticate",
+            resource=str(CRN(MANAGEMENT_ACCOUNT, "iam", "credential", failure.details.get("credential", "-"))),
+            outcome=Outcome.DENIED, request_id=request_id,
+            details={"error": failure.type_name, "message": failure.message}))
+        raise failure
+
+    def record(self, entry: AuditEntry) -> None:
+        """Append one record in a transaction of its own (denials, sign-in failures)."""
+        with self.uow_factory() as uow:
+            self.trail.append(uow, entry)
+            uow.commit()
+
+    def checkpoint(self) -> None:
+        with self.uow_factory() as uow:
+            if self.trail.checkpoint(uow) is not None:
+                uow.commit()

@@ -1,0 +1,157 @@
+"""Reading ``charter.yaml``: structure checked by Pydantic, every problem named by file and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as PydanticError
+
+from charter.domain.names import NAME_PATTERN
+from charter.domain.org import (
+    Account,
+    AccountKind,
+    OrgPolicy,
+    OrgState,
+    OrgUnit,
+    Principal,
+    PrincipalKind,
+    RoleBinding,
+    RoleDefinition,
+    Stage,
+)
+from charter.domain.plan import Problem
+from charter.errors import ValidationError
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN.pattern)]
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class UnitSpec(_Spec):
+    name: Name
+    parent: Name | None = None
+    description: str = ""
+
+
+class AccountSpec(_Spec):
+    name: Name
+    kind: AccountKind
+    stage: Stage | None = None
+    ou: Name | None = None
+    description: str = ""
+
+
+class PrincipalSpec(_Spec):
+    name: Name
+    kind: PrincipalKind = PrincipalKind.PERSON
+    display_name: str = Field("", alias="displayName", max_length=200)
+    email: str = Field("", max_length=320)
+
+
+class RoleSpec(_Spec):
+    name: Name
+    description: str = ""
+
+
+class BindingSpec(_Spec):
+    principal: Name
+    account: Name
+    role: Name
+
+
+class PolicySpec(_Spec):
+    id: Name
+    description: str = ""
+    cedar: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class OrgDocument(_Spec):
+    api_version: str = Field("charter/v1", alias="apiVersion", pattern=r"^charter/v1$")
+    organization: Name
+    org_units: list[UnitSpec] = Field(default_factory=list, alias="orgUnits")
+    accounts: list[AccountSpec] = Field(default_factory=list)
+    principals: list[PrincipalSpec] = Field(default_factory=list)
+    roles: list[RoleSpec] = Field(default_factory=list)
+    role_bindings: list[BindingSpec] = Field(default_factory=list, alias="roleBindings")
+    policies: list[PolicySpec] = Field(default_factory=list)
+
+
+_ALIASES = {"org_units": "orgUnits", "role_bindings": "roleBindings", "display_name": "displayName",
+            "api_version": "apiVersion"}
+
+
+def refuse(filename: str, problems: Iterable[Problem]) -> ValidationError:
+    listed = [{"field": p.field, "reason": p.reason} for p in problems]
+    lines = "; ".join(f"{filename}: {p['field']}: {p['reason']}" for p in listed)
+    return ValidationError(f"{filename} was not applied: {lines}", file=filename, problems=listed)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = _ALIASES.get(str(part), str(part))
+            out += f".{name}" if out else name
+    return out or "(document)"
+
+
+def parse_document(document: str, filename: str) -> OrgDocument:
+    if len(document.encode()) > MAX_DOCUMENT_BYTES:
+        raise refuse(filename, [Problem("(document)", f"larger than {MAX_DOCUMENT_BYTES} bytes")])
+    try:
+        raw = yaml.safe_load(document)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        raise refuse(filename, [Problem(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from None
+    if not isinstance(raw, dict):
+        raise refuse(filename, [Problem("(document)", "must be a mapping with an 'organization' key")])
+    try:
+        return OrgDocument.model_validate(raw)
+    except PydanticError as error:
+        problems = [Problem(_location(e["loc"]), e["msg"]) for e in error.errors()]
+        raise refuse(filename, problems) from None
+
+
+def _duplicates(kind: str, names: list[str]) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(Problem(f"{kind}[{i}].name", f"duplicate name {name!r}"))
+        seen.add(name)
+    return problems
+
+
+def desired_state(doc: OrgDocument, filename: str) -> OrgState:
+    problems = (
+        _duplicates("orgUnits", [u.name for u in doc.org_units])
+        + _duplicates("accounts", [a.name for a in doc.accounts])
+        + _duplicates("principals", [p.name for p in doc.principals])
+        + _duplicates("roles", [r.name for r in doc.roles])
+        + _duplicates("policies", [p.id for p in doc.policies])
+    )
+    seen_bindings: set[tuple[str, str, str]] = set()
+    for i, b in enumerate(doc.role_bindings):
+        key = (b.principal, b.account, b.role)
+        if key in seen_bindings:
+            problems.append(Problem(f"roleBindings[{i}]", "duplicate role binding"))
+        seen_bindings.add(key)
+    if problems:
+        raise refuse(filename, problems)
+    return OrgState(
+        units={u.name: OrgUnit(u.name, u.parent, u.description) for u in doc.org_units},
+        accounts={a.name: Account(a.name, a.kind, a.stage, a.ou, a.description) for a in doc.accounts},
+        principals={p.name: Principal(p.name, p.kind, p.display_name, p.email) for p in doc.principals},
+        roles={r.name: RoleDefinition(r.name, r.description) for r in doc.roles},
+        bindings={RoleBinding(b.principal, b.account, b.role) for b in doc.role_bindings},
+        policies={p.id: OrgPolicy(p.id, p.cedar, p.description) for p in doc.policies},
+    )
