@@ -10,7 +10,7 @@ The bus, not the handlers, owns the transaction and the audit trail around it:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from charter.domain.audit import AuditEntry, Outcome
@@ -66,7 +66,7 @@ class HandlerContext:
         )
 
     def emit(self, event: Event) -> None:
-        self.uow.outbox.add(event)
+        self.uow.outbox.add(replace(event, time=self.clock.now()))
 
 
 Handler = Callable[[Any, HandlerContext], Any]

@@ -11,6 +11,8 @@ from charter.entrypoints.api import errors
 from charter.entrypoints.api.middleware import API_PREFIX, GuardMiddleware
 from charter.entrypoints.api.routes import audit, iam, org
 
+ROUTERS = (org.router, iam.router, audit.router)  # all mounted under API_PREFIX
+
 
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(
@@ -20,7 +22,7 @@ def create_app(platform: Platform) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.platform = platform
-    for router in (org.router, iam.router, audit.router):
+    for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     errors.install(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes)

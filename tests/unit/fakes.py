@@ -1,0 +1,259 @@
+"""In-memory implementations of the ports, for unit tests of the service layer."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+
+from charter.domain.audit import GENESIS_HASH, AuditRecord, Checkpoint
+from charter.domain.commands import AuditFilter
+from charter.domain.events import Event
+from charter.domain.identity import ApiToken, Session
+from charter.domain.org import (
+    Account,
+    OrgPolicy,
+    OrgState,
+    OrgUnit,
+    Organization,
+    Principal,
+    RoleBinding,
+    RoleDefinition,
+)
+from charter.domain.plan import builtin_roles
+
+
+@dataclass
+class Data:
+    org: Organization | None = None
+    state: OrgState = field(default_factory=OrgState)
+    tokens: dict[str, ApiToken] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    records: list[AuditRecord] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    outbox: list[Event] = field(default_factory=list)
+
+
+class FakeOrgRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_org(self) -> Organization | None:
+        return self.d.org
+
+    def add_org(self, org: Organization) -> None:
+        self.d.org = org
+
+    def set_policy_revision(self, revision: int) -> None:
+        assert self.d.org is not None
+        self.d.org = replace(self.d.org, policy_revision=revision)
+
+    def load_state(self) -> OrgState:
+        s = copy.deepcopy(self.d.state)
+        s.roles = {**builtin_roles(), **s.roles}
+        return s
+
+    def get_account(self, name: str) -> Account | None:
+        return self.d.state.accounts.get(name)
+
+    def list_accounts(self, after: str | None, limit: int) -> list[Account]:
+        return [a for n, a in sorted(self.d.state.accounts.items()) if after is None or n > after][:limit]
+
+    def get_principal(self, name: str) -> Principal | None:
+        return self.d.state.principals.get(name)
+
+    def list_principals(self, after: str | None, limit: int) -> list[Principal]:
+        return [p for n, p in sorted(self.d.state.principals.items()) if after is None or n > after][:limit]
+
+    def roles_of(self, principal: str) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for b in self.d.state.bindings:
+            if b.principal == principal:
+                out.setdefault(b.account, set()).add(b.role)
+        return out
+
+    def list_bindings(self, account: str) -> list[RoleBinding]:
+        return sorted(b for b in self.d.state.bindings if b.account == account)
+
+    def list_policies(self) -> list[OrgPolicy]:
+        return [p for _, p in sorted(self.d.state.policies.items())]
+
+    def put_unit(self, unit: OrgUnit) -> None:
+        self.d.state.units[unit.name] = unit
+
+    def put_account(self, account: Account) -> None:
+        self.d.state.accounts[account.name] = account
+
+    def put_principal(self, principal: Principal) -> None:
+        self.d.state.principals[principal.name] = principal
+
+    def put_role(self, role: RoleDefinition) -> None:
+        self.d.state.roles[role.name] = role
+
+    def delete_role(self, name: str) -> None:
+        del self.d.state.roles[name]
+
+    def add_binding(self, binding: RoleBinding) -> None:
+        self.d.state.bindings.add(binding)
+
+    def delete_binding(self, binding: RoleBinding) -> None:
+        self.d.state.bindings.discard(binding)
+
+    def put_policy(self, policy: OrgPolicy) -> None:
+        self.d.state.policies[policy.id] = policy
+
+    def delete_policy(self, policy_id: str) -> None:
+        del self.d.state.policies[policy_id]
+
+
+class FakeTokenRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def add(self, token: ApiToken) -> None:
+        self.d.tokens[token.id] = token
+
+    def get(self, token_id: str) -> ApiToken | None:
+        return self.d.tokens.get(token_id)
+
+    def list(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
+        return [t for i, t in sorted(self.d.tokens.items())
+                if (principal is None or t.principal == principal) and (after is None or i > after)][:limit]
+
+    def revoke(self, token_id: str, at: datetime) -> None:
+        self.d.tokens[token_id] = replace(self.d.tokens[token_id], revoked_at=at)
+
+
+class FakeSessionRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def add(self, session: Session) -> None:
+        self.d.sessions[session.id] = session
+
+    def get(self, session_id: str) -> Session | None:
+        return self.d.sessions.get(session_id)
+
+
+class FakeAuditRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def lock_head(self) -> tuple[int, str]:
+        last = self.d.records[-1] if self.d.records else None
+        return (last.seq, last.hash) if last else (0, GENESIS_HASH)
+
+    def append(self, record: AuditRecord) -> None:
+        self.d.records.append(record)
+
+    def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
+        def keep(r: AuditRecord) -> bool:
+            return all((
+                flt.actor is None or r.actor == flt.actor,
+                flt.account is None or r.account == flt.account,
+                flt.resource is None or r.resource == flt.resource,
+                flt.action is None or r.action == flt.action,
+                flt.since is None or r.time >= flt.since,
+                flt.until is None or r.time < flt.until,
+                after is None or r.seq > after,
+            ))
+        return [r for r in self.d.records if keep(r)][:limit]
+
+    def iterate(self) -> Iterator[AuditRecord]:
+        return iter(list(self.d.records))
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.d.checkpoints.append(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return list(self.d.checkpoints)
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        return self.d.checkpoints[-1] if self.d.checkpoints else None
+
+
+class FakeOutbox:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def add(self, event: Event) -> None:
+        self.d.outbox.append(event)
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the data; commit swaps it in, so an abandoned unit leaves nothing behind."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self._callbacks: list[Callable[[], None]] = []
+        self.committed = False
+
+    def __enter__(self) -> Self:
+        self.data = copy.deepcopy(self.store.data)
+        self.org = FakeOrgRepository(self.data)
+        self.tokens = FakeTokenRepository(self.data)
+        self.sessions = FakeSessionRepository(self.data)
+        self.audit = FakeAuditRepository(self.data)
+        self.outbox = FakeOutbox(self.data)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def commit(self) -> None:
+        self.store.data = self.data
+        self.data = copy.deepcopy(self.data)
+        self.org.d = self.tokens.d = self.sessions.d = self.audit.d = self.outbox.d = self.data  # type: ignore[misc]
+        self.committed = True
+        for cb in self._callbacks:
+            cb()
+        self._callbacks.clear()
+
+    def rollback(self) -> None:
+        self._callbacks.clear()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+
+@dataclass
+class FakeStore:
+    data: Data = field(default_factory=Data)
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self.current += timedelta(microseconds=1)
+        return self.current
+
+    def advance(self, **delta: Any) -> None:
+        self.current += timedelta(**delta)
+
+
+class FakeSigner:
+    key_id = "fake-key"
+
+    def sign(self, message: bytes) -> str:
+        return "sig:" + str(hash(message))
+
+    def verify(self, message: bytes, signature: str, key_id: str) -> bool:
+        return key_id == self.key_id and signature == "sig:" + str(hash(message))
+
+
+class MemoryWitness:
+    def __init__(self) -> None:
+        self.checkpoint: Checkpoint | None = None
+
+    def read(self) -> Checkpoint | None:
+        return self.checkpoint
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
