@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from charter.client.client import Client
 from charter.client import models as m
@@ -323,7 +324,7 @@ def apply(
             return
         for change in result.changes:
             colour = {"create": "green", "update": "yellow", "delete": "red"}[change.action]
-            console.print(f"[{colour}]{change.summary}[/]", highlight=False)
+            console.print(f"[{colour}]{escape(change.summary)}[/]", highlight=False)
         verb = "Applied" if result.applied else "Plan:"
         console.print(f"\n{verb} {len(result.changes)} change(s)"
                       + ("" if result.applied else "; nothing was changed."))
@@ -415,10 +416,15 @@ def policies_list(ctx: typer.Context, full: Annotated[bool, typer.Option(help="P
                 console.print(f"[bold]// {p.id}[/] ({p.source})\n{p.text}\n", highlight=False)
         else:
             table("Policies", ["id", "source", "effect"],
-                  [(p.id, p.source, "forbid" if "forbid" in p.text.split("(")[0] else "permit") for p in view.policies])
+                  [(p.id, p.source, _effect(p.text)) for p in view.policies])
         table("Roles", ["name", "builtin", "description"], [(r.name, r.builtin, r.description) for r in view.roles])
 
     show(_state(ctx).output, view, render)
+
+
+def _effect(text: str) -> str:
+    match = re.search(r"^\s*(permit|forbid)\b", text, re.MULTILINE)
+    return match.group(1) if match else "?"
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -501,14 +507,38 @@ def settings_cmd(ctx: typer.Context) -> None:
          lambda: table("Settings", ["variable", "value", "meaning"], rows))
 
 
+def hoist_output_option(argv: list[str]) -> list[str]:
+    """Accept ``--output json`` after the subcommand too (``charter whoami -o json``), as users type it.
+
+    Typer only knows the option on the main callback, so it is moved in front of the subcommand.
+    """
+    rest, hoisted, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--output", "-o") and i + 1 < len(argv):
+            hoisted += [arg, argv[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("--output="):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
 def run() -> None:
     try:
-        app()
+        app(args=hoist_output_option(sys.argv[1:]), prog_name="charter")
     except CharterError as error:
-        errors.print(f"[red]error[/] ({error.type_name}): {error.message}", highlight=False)
-        for key in ("policy", "file"):
-            if key in error.details:
-                errors.print(f"  {key}: {error.details[key]}", highlight=False)
-        for problem in error.details.get("problems", []) if isinstance(error.details.get("problems"), list) else []:
-            errors.print(f"  - {problem.get('field')}: {problem.get('reason')}", highlight=False)
+        problems = error.details.get("problems")
+        headline = (f"{error.details['file']} was not applied" if problems and "file" in error.details
+                    else error.message)
+        errors.print(f"[red]error[/] ({error.type_name}): {escape(headline)}", highlight=False)
+        if "policy" in error.details:
+            errors.print(f"  policy: {error.details['policy']}", highlight=False, markup=False)
+        for problem in problems if isinstance(problems, list) else []:
+            where = f"{error.details['file']}: " if "file" in error.details else ""
+            errors.print(f"  - {where}{problem.get('field')}: {problem.get('reason')}", highlight=False,
+                         markup=False)
         sys.exit(1)
