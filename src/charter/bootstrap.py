@@ -44,7 +44,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         checkpoint_every=settings.audit_checkpoint_every,
     )
     bus = MessageBus(
-        uow_factory=lambda: SqlUnitOfWork(engine),
+        uow_factory=lambda readonly=False: SqlUnitOfWork(engine, readonly=readonly),
         authorizer=Authorizer(CedarPolicyEngine()),
         trail=trail,
         clock=clock,

@@ -185,8 +185,9 @@ class FakeOutbox:
 class FakeUnitOfWork:
     """Works on a copy of the data; commit swaps it in, so an abandoned unit leaves nothing behind."""
 
-    def __init__(self, store: FakeStore) -> None:
+    def __init__(self, store: FakeStore, *, readonly: bool = False) -> None:
         self.store = store
+        self.readonly = readonly
         self._callbacks: list[Callable[[], None]] = []
         self.committed = False
 
@@ -203,6 +204,8 @@ class FakeUnitOfWork:
         pass
 
     def commit(self) -> None:
+        if self.readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
         self.org.d = self.tokens.d = self.sessions.d = self.audit.d = self.outbox.d = self.data  # type: ignore[misc]
@@ -222,8 +225,8 @@ class FakeUnitOfWork:
 class FakeStore:
     data: Data = field(default_factory=Data)
 
-    def uow(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
+    def uow(self, *, readonly: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, readonly=readonly)
 
 
 class FakeClock:

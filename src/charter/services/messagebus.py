@@ -92,7 +92,7 @@ class MessageBus:
             raise ServerError(f"no handler for {type(message).__name__}")
         ctx: HandlerContext | None = None
         try:
-            with self.uow_factory() as uow:
+            with self.uow_factory(readonly=not isinstance(message, Command)) as uow:
                 ctx = HandlerContext(uow, identity, self.authorizer, self.trail, self.clock,
                                      self.limits, request_id)
                 result = handler(message, ctx)
@@ -129,7 +129,7 @@ class MessageBus:
 
     def authenticate(self, bearer: str | None, request_id: str | None = None) -> Identity:
         """The identity behind a bearer credential; a refused credential is audited."""
-        with self.uow_factory() as uow:
+        with self.uow_factory(readonly=True) as uow:
             try:
                 return authenticate(uow, bearer, self.clock.now())
             except Unauthenticated as refused:

@@ -101,7 +101,10 @@ class UnitOfWork(Protocol):
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        """A new unit of work; a read-only one may run beside writers but cannot commit."""
+        ...
 
 
 class PolicyEngine(Protocol):

@@ -269,13 +269,16 @@ class SqlOutboxRepository(_Repo):
 class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
+        self.readonly = readonly
         self._conn: Connection | None = None
         self._callbacks: list[Callable[[], None]] = []
 
     def __enter__(self) -> Self:
         self._conn = self.engine.connect()
+        if self.readonly:
+            self._conn = self._conn.execution_options(charter_readonly=True)
         self._conn.begin()
         self.org = SqlOrgRepository(self._conn)
         self.tokens = SqlTokenRepository(self._conn)
@@ -295,6 +298,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self._conn is not None
+        if self.readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._conn.commit()
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
