@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from charter.client import models as m
 from charter.domain.audit import AuditRecord, VerifyResult
@@ -13,6 +15,7 @@ from charter.domain.identity import ApiToken, Session
 from charter.domain.org import Account, OrgPolicy, OrgUnit, Principal, RoleBinding, RoleDefinition
 from charter.domain.plan import Change
 from charter.errors import ValidationError
+from charter.services.ports import Page
 
 
 def encode_cursor(after: str | None) -> str | None:
@@ -33,6 +36,11 @@ def decode_cursor(cursor: str | None) -> str | None:
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise ValidationError("invalid cursor; pass back the next_cursor of a previous page",
                               field="cursor") from None
+
+
+def page(result: Page[Any], item: Callable[[Any], Any]) -> m.Page[Any]:
+    """A service page as a wire page: items converted, the next key as an opaque cursor."""
+    return m.Page(items=[item(x) for x in result.items], next_cursor=encode_cursor(result.next_after))
 
 
 def unit(u: OrgUnit) -> m.OrgUnitOut:

@@ -35,8 +35,7 @@ FilterDep = Annotated[c.AuditFilter, Depends(audit_filter)]
 @router.get("/audit/records", response_model=m.Page[m.AuditRecordOut])
 def list_records(caller: CallerDep, page: PageDep, flt: FilterDep) -> m.Page[m.AuditRecordOut]:
     result = caller(c.ListAudit(flt, page))
-    return m.Page(items=[convert.record(r) for r in result.items],
-                  next_cursor=convert.encode_cursor(result.next_after))
+    return convert.page(result, convert.record)
 
 
 @router.get("/audit/export", response_class=StreamingResponse,

@@ -36,8 +36,7 @@ def list_tokens(
 ) -> m.Page[m.TokenOut]:
     result = caller(c.ListTokens(principal, page))
     now = caller.now
-    return m.Page(items=[convert.token(t, now) for t in result.items],
-                  next_cursor=convert.encode_cursor(result.next_after))
+    return convert.page(result, lambda t: convert.token(t, now))
 
 
 @router.delete("/tokens/{token_id}", response_model=m.TokenOut)

@@ -36,8 +36,7 @@ def apply(body: m.ApplyRequest, caller: CallerDep) -> m.ApplyOut:
 @router.get("/accounts", response_model=m.Page[m.AccountOut])
 def list_accounts(caller: CallerDep, page: PageDep) -> m.Page[m.AccountOut]:
     result = caller(c.ListAccounts(page))
-    return m.Page(items=[convert.account(a) for a in result.items],
-                  next_cursor=convert.encode_cursor(result.next_after))
+    return convert.page(result, convert.account)
 
 
 @router.get("/accounts/{account}", response_model=m.AccountOut)
@@ -53,8 +52,7 @@ def list_role_bindings(account: AccountName, caller: CallerDep) -> list[m.RoleBi
 @router.get("/principals", response_model=m.Page[m.PrincipalOut])
 def list_principals(caller: CallerDep, page: PageDep) -> m.Page[m.PrincipalOut]:
     result = caller(c.ListPrincipals(page))
-    return m.Page(items=[convert.principal(p) for p in result.items],
-                  next_cursor=convert.encode_cursor(result.next_after))
+    return convert.page(result, convert.principal)
 
 
 @router.get("/principals/{name}", response_model=m.PrincipalDetail)
