@@ -50,6 +50,11 @@ class NotFound(CharterError):
     type_name = "NotFound"
 
 
+class MethodNotAllowed(CharterError):
+    status = 405
+    type_name = "MethodNotAllowed"
+
+
 class Conflict(CharterError):
     status = 409
     type_name = "Conflict"
@@ -85,6 +90,7 @@ ERROR_TYPES: dict[str, type[CharterError]] = {
         Unauthenticated,
         PermissionDenied,
         NotFound,
+        MethodNotAllowed,
         Conflict,
         InvalidTransition,
         TooLarge,

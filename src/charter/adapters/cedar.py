@@ -86,7 +86,7 @@ class CedarPolicyEngine:
         principal = {
             "uid": _uid("Principal", request.principal),
             "attrs": {"name": request.principal, "kind": request.principal_kind},
-            "parents": [_uid("Role", role) for role in sorted(request.roles)],
+            "parents": [_uid("Role", role) for role in sorted(request.roles | request.org_roles)],
         }
         resource = {
             "uid": _uid(resource_type, str(request.resource.crn)),

@@ -145,11 +145,19 @@ class VerifyResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """A stored record whose fields no longer parse (tampered with outside Charter)."""
+
+    seq: int
+    reason: str
+
+
 SignatureCheck = Callable[[Checkpoint], bool]
 
 
 def verify_chain(
-    records: Iterable[AuditRecord],
+    records: Iterable[AuditRecord | UnreadableRecord],
     checkpoints: Iterable[Checkpoint],
     signature_ok: SignatureCheck,
     witness: Checkpoint | None = None,
@@ -166,6 +174,8 @@ def verify_chain(
         count += 1
         if record.seq != expected_seq:
             failure = failure or (expected_seq, f"record {expected_seq} is missing (deleted or reordered)")
+        elif isinstance(record, UnreadableRecord):
+            failure = failure or (record.seq, f"record {record.seq} was modified ({record.reason})")
         elif record.prev_hash != prev:
             failure = failure or (record.seq, f"record {record.seq} does not follow record {record.seq - 1} (reordered, or its predecessor changed)")
         elif record.computed_hash() != record.hash:

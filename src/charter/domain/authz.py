@@ -87,6 +87,9 @@ class AuthzRequest:
     action: Action
     resource: Resource
     context: dict[str, Any] = field(default_factory=dict)
+    org_roles: frozenset[str] = frozenset()
+    """Roles held organization-wide (org-admin in the management account): parents of the principal
+    for every resource, but not roles *in* the resource's account (so they assume nothing there)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from charter.domain.authz import Action, AuthzRequest, Decision, Resource
 from charter.domain.identity import Identity
-from charter.domain.org import PrincipalKind
+from charter.domain.org import MANAGEMENT_ACCOUNT, PrincipalKind, Role
 from charter.errors import PermissionDenied
 from charter.services.ports import PolicyEngine, UnitOfWork
+
+# The management account is the organization's own: an org-admin bound there administers every account.
+ORG_WIDE_ROLES = frozenset({str(Role.ORG_ADMIN)})
 
 decision_trace: ContextVar[list[Decision] | None] = ContextVar("decision_trace", default=None)
 
@@ -25,6 +28,7 @@ class Authorizer:
     def decide(self, uow: UnitOfWork, identity: Identity, action: Action, resource: Resource) -> Decision:
         bound = uow.org.roles_of(identity.principal)
         roles = identity.scope_roles(resource.account, bound.get(resource.account, set()))
+        org_roles = ORG_WIDE_ROLES & identity.scope_roles(MANAGEMENT_ACCOUNT, bound.get(MANAGEMENT_ACCOUNT, set()))
         member_of = sorted(a for a, rs in bound.items() if identity.scope_roles(a, rs))
         principal = uow.org.get_principal(identity.principal)
         org = uow.org.get_org()
@@ -39,6 +43,7 @@ class Authorizer:
                 "member_of": member_of,
                 "account": resource.account,
             },
+            org_roles=frozenset(org_roles),
         )
         decision = self.engine.decide(
             request, org.policy_revision if org else 0, uow.org.list_policies

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Text, and_, delete, insert, select, type_coerce, update
 
 from charter.adapters.db import tables as t
-from charter.domain.audit import AuditRecord, Checkpoint, Outcome
+from charter.domain.audit import AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -202,6 +203,16 @@ def _record(r: Row[Any]) -> AuditRecord:
                        Outcome(r.outcome), r.policy, r.request_id, r.details, r.prev_hash, r.hash)
 
 
+def _record_from_text(r: Row[Any]) -> AuditRecord:
+    time = datetime.fromisoformat(str(r.time).replace(" ", "T"))
+    details = json.loads(r.details) if isinstance(r.details, str) else r.details
+    if not isinstance(details, dict):
+        raise TypeError("details is not an object")
+    return AuditRecord(r.seq, r.id, time if time.tzinfo else time.replace(tzinfo=UTC), r.actor, r.via,
+                       r.account, r.action, r.resource, Outcome(r.outcome), r.policy, r.request_id,
+                       details, r.prev_hash, r.hash)
+
+
 def _checkpoint(r: Row[Any]) -> Checkpoint:
     return Checkpoint(r.seq, r.hash, r.created_at, r.key_id, r.signature)
 
@@ -238,11 +249,18 @@ class SqlAuditRepository(_Repo):
             q = q.where(c.seq > after)
         return [_record(r) for r in self.conn.execute(q)]
 
-    def iterate(self) -> Iterator[AuditRecord]:
-        result = self.conn.execution_options(yield_per=2000).execute(
-            select(t.audit_records).order_by(t.audit_records.c.seq))
+    def iterate(self) -> Iterator[AuditRecord | UnreadableRecord]:
+        # Read the typed columns as text and parse them here, so that one tampered row is reported
+        # as that row instead of aborting the walk.
+        c = t.audit_records.c
+        columns = [type_coerce(col, Text).label(col.name) if col.name in ("time", "details") else col
+                   for col in t.audit_records.columns]
+        result = self.conn.execution_options(yield_per=2000).execute(select(*columns).order_by(c.seq))
         for row in result:
-            yield _record(row)
+            try:
+                yield _record_from_text(row)
+            except (ValueError, TypeError) as error:
+                yield UnreadableRecord(int(row.seq), f"a field no longer parses: {error}")
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         self.conn.execute(insert(t.audit_checkpoints).values(

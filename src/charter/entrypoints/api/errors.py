@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from charter.client.models import ErrorBody
-from charter.errors import CharterError, NotFound, ServerError, ValidationError
+from charter.errors import CharterError, MethodNotAllowed, NotFound, ServerError, TooLarge, ValidationError
 
 log = logging.getLogger("charter.api")
 
@@ -40,8 +40,14 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(NotFound("no such route"))
-        return JSONResponse({"error": {"type": "HTTPError", "message": str(exc.detail), "details": {}}},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            response = error_response(MethodNotAllowed("this route does not take that method"))
+            response.headers.update(getattr(exc, "headers", None) or {})
+            return response
+        if exc.status_code == 413:
+            return error_response(TooLarge(str(exc.detail)))
+        return error_response(ValidationError(str(exc.detail)) if exc.status_code < 500
+                              else ServerError(str(exc.detail)))
 
     @app.exception_handler(RecursionError)
     async def _deep(_: Request, exc: RecursionError) -> JSONResponse:

@@ -49,14 +49,15 @@ class GuardMiddleware:
                 await send_error(send, too_large, request_id)
                 return
 
-        received = 0
+        received, exceeded = 0, False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
@@ -68,6 +69,10 @@ class GuardMiddleware:
         async def checked_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
+                if exceeded:  # the framework may have turned the interrupted read into a 400
+                    started = True
+                    await send_error(send, too_large, request_id)
+                    raise _Swallowed
                 if guarded and message["status"] < 400 and not trace:
                     # Fail closed: a route that answered without asking the policy engine is a bug.
                     log.error("%s %s answered without a policy decision", scope["method"], scope["path"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -26,7 +26,12 @@ def audit_filter(
     since: Annotated[datetime | None, Query(description="Records at or after this time.")] = None,
     until: Annotated[datetime | None, Query(description="Records before this time.")] = None,
 ) -> c.AuditFilter:
-    return c.AuditFilter(actor, account, resource, action, since, until)
+    return c.AuditFilter(actor, account, resource, action, _utc(since), _utc(until))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC, the zone of every time Charter records."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 FilterDep = Annotated[c.AuditFilter, Depends(audit_filter)]
