@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
-from charter.domain.audit import GENESIS_HASH, AuditRecord, Checkpoint
+from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -141,9 +141,10 @@ class FakeAuditRepository:
     def __init__(self, data: Data) -> None:
         self.d = data
 
-    def lock_head(self) -> tuple[int, str]:
+    def lock_head(self) -> AuditHead:
         last = self.d.records[-1] if self.d.records else None
-        return (last.seq, last.hash) if last else (0, GENESIS_HASH)
+        checkpoint = self.d.checkpoints[-1].seq if self.d.checkpoints else 0
+        return AuditHead(last.seq, last.hash, checkpoint) if last else AuditHead(0, GENESIS_HASH, checkpoint)
 
     def append(self, record: AuditRecord) -> None:
         self.d.records.append(record)
@@ -170,8 +171,6 @@ class FakeAuditRepository:
     def checkpoints(self) -> list[Checkpoint]:
         return list(self.d.checkpoints)
 
-    def last_checkpoint(self) -> Checkpoint | None:
-        return self.d.checkpoints[-1] if self.d.checkpoints else None
 
 
 class FakeOutbox:

@@ -30,6 +30,15 @@ def canonical_json(value: Any) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditHead:
+    """The end of the chain, and how far the newest signed checkpoint reaches."""
+
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    checkpoint_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """What a caller asks to record; the trail adds sequence, time and hashes."""
 

@@ -112,6 +112,7 @@ class Identity:
     principal: str
     credential_id: str
     session: Session | None = None
+    principal_kind: str = "person"
 
     @property
     def via(self) -> str:

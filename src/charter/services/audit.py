@@ -17,21 +17,19 @@ class AuditTrail:
     checkpoint_every: int = 64
 
     def append(self, uow: UnitOfWork, entry: AuditEntry) -> AuditRecord:
-        seq, prev_hash = uow.audit.lock_head()
-        record = seal(seq + 1, str(uuid.uuid4()), self.clock.now(), entry, prev_hash)
+        head = uow.audit.lock_head()
+        record = seal(head.seq + 1, str(uuid.uuid4()), self.clock.now(), entry, head.hash)
         uow.audit.append(record)
-        last = uow.audit.last_checkpoint()
-        if record.seq - (last.seq if last else 0) >= self.checkpoint_every:
+        if record.seq - head.checkpoint_seq >= self.checkpoint_every:
             self._sign(uow, record.seq, record.hash)
         return record
 
     def checkpoint(self, uow: UnitOfWork) -> Checkpoint | None:
         """Sign the current head if records were added since the last checkpoint."""
-        seq, head_hash = uow.audit.lock_head()
-        last = uow.audit.last_checkpoint()
-        if seq == 0 or (last is not None and last.seq >= seq):
+        head = uow.audit.lock_head()
+        if head.seq == 0 or head.checkpoint_seq >= head.seq:
             return None
-        return self._sign(uow, seq, head_hash)
+        return self._sign(uow, head.seq, head.hash)
 
     def _sign(self, uow: UnitOfWork, seq: int, head_hash: str) -> Checkpoint:
         unsigned = Checkpoint(seq, head_hash, self.clock.now(), self.signer.key_id, "")

@@ -32,8 +32,9 @@ def authenticate(uow: UnitOfWork, bearer: str | None, now: datetime) -> Identity
     state = token.state(now)
     if state != "active":
         raise Unauthenticated(f"token {token.id} is {state}", credential=ident)
-    if uow.org.get_principal(token.principal) is None:
+    found = uow.org.get_principal(token.principal)
+    if found is None:
         raise Unauthenticated("the token's principal no longer exists", credential=ident)
     if session is not None and principal != token.principal:
         raise Unauthenticated("invalid session token", credential=ident)
-    return Identity(token.principal, session.id if session else token.id, session)
+    return Identity(token.principal, session.id if session else token.id, session, str(found.kind))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from charter.domain.authz import Action, AuthzRequest, Decision, Resource
 from charter.domain.identity import Identity
-from charter.domain.org import MANAGEMENT_ACCOUNT, PrincipalKind, Role
+from charter.domain.org import MANAGEMENT_ACCOUNT, Role
 from charter.errors import PermissionDenied
 from charter.services.ports import PolicyEngine, UnitOfWork
 
@@ -30,11 +30,10 @@ class Authorizer:
         roles = identity.scope_roles(resource.account, bound.get(resource.account, set()))
         org_roles = ORG_WIDE_ROLES & identity.scope_roles(MANAGEMENT_ACCOUNT, bound.get(MANAGEMENT_ACCOUNT, set()))
         member_of = sorted(a for a, rs in bound.items() if identity.scope_roles(a, rs))
-        principal = uow.org.get_principal(identity.principal)
         org = uow.org.get_org()
         request = AuthzRequest(
             principal=identity.principal,
-            principal_kind=str(principal.kind if principal else PrincipalKind.PERSON),
+            principal_kind=identity.principal_kind,
             roles=frozenset(roles),
             action=action,
             resource=resource,

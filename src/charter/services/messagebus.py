@@ -86,27 +86,43 @@ class MessageBus:
             raise ValueError(f"{message_type.__name__} already has a handler")
         self.handlers[message_type] = handler
 
-    def handle(self, message: Message, identity: Identity, request_id: str | None = None) -> Any:
+    def handle(self, message: Message, identity: Identity | None = None, request_id: str | None = None,
+               *, bearer: str | None = None) -> Any:
+        """Handle one message as ``identity``, or as whoever ``bearer`` authenticates.
+
+        Authenticating with the bearer inside the message's own transaction saves a round trip per
+        request; a refused credential is still audited on its own, and the message is not handled.
+        """
         handler = self.handlers.get(type(message))
         if handler is None:
             raise ServerError(f"no handler for {type(message).__name__}")
         ctx: HandlerContext | None = None
+        refused: Unauthenticated | None = None
         try:
             with self.uow_factory(readonly=not isinstance(message, Command)) as uow:
-                ctx = HandlerContext(uow, identity, self.authorizer, self.trail, self.clock,
-                                     self.limits, request_id)
-                result = handler(message, ctx)
-                if isinstance(message, Command):
-                    if not ctx.audited:
-                        raise ServerError(f"{type(message).__name__} changed state without an audit record")
-                    for entry in ctx.audited:
-                        self.trail.append(uow, entry)
-                    uow.commit()
-                return result
+                if identity is None:
+                    try:
+                        identity = authenticate(uow, bearer, self.clock.now())
+                    except Unauthenticated as error:
+                        refused = error
+                if identity is not None:
+                    ctx = HandlerContext(uow, identity, self.authorizer, self.trail, self.clock,
+                                         self.limits, request_id)
+                    result = handler(message, ctx)
+                    if isinstance(message, Command):
+                        if not ctx.audited:
+                            raise ServerError(f"{type(message).__name__} changed state without an audit record")
+                        for entry in ctx.audited:
+                            self.trail.append(uow, entry)
+                        uow.commit()
+                    return result
         except CharterError as error:
-            if isinstance(message, Command) or isinstance(error, PermissionDenied):
+            if identity is not None and (isinstance(message, Command) or isinstance(error, PermissionDenied)):
                 self._audit_refusal(message, identity, request_id, error, ctx)
             raise
+        assert refused is not None
+        self._audit_sign_in_failure(refused, request_id)
+        raise refused
 
     def _audit_refusal(self, message: Message, identity: Identity, request_id: str | None,
                        error: CharterError, ctx: HandlerContext | None) -> None:
@@ -134,12 +150,15 @@ class MessageBus:
                 return authenticate(uow, bearer, self.clock.now())
             except Unauthenticated as refused:
                 failure = refused
+        self._audit_sign_in_failure(failure, request_id)
+        raise failure
+
+    def _audit_sign_in_failure(self, failure: Unauthenticated, request_id: str | None) -> None:
         self.record(AuditEntry(
             actor=None, via=None, account=MANAGEMENT_ACCOUNT, action="iam:Authenticate",
             resource=str(CRN(MANAGEMENT_ACCOUNT, "iam", "credential", failure.details.get("credential", "-"))),
             outcome=Outcome.DENIED, request_id=request_id,
             details={"error": failure.type_name, "message": failure.message}))
-        raise failure
 
     def record(self, entry: AuditEntry) -> None:
         """Append one record in a transaction of its own (denials, sign-in failures)."""

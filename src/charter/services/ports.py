@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, Self, TypeVar
 
-from charter.domain.audit import AuditRecord, Checkpoint, UnreadableRecord
+from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, UnreadableRecord
 from charter.domain.authz import AuthzRequest, Decision
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
@@ -71,8 +71,8 @@ class SessionRepository(Protocol):
 
 
 class AuditRepository(Protocol):
-    def lock_head(self) -> tuple[int, str]:
-        """The last (seq, hash), locked until the transaction ends so appends serialise."""
+    def lock_head(self) -> AuditHead:
+        """The end of the chain, locked until the transaction ends so appends serialise."""
         ...
 
     def append(self, record: AuditRecord) -> None: ...
@@ -82,7 +82,6 @@ class AuditRepository(Protocol):
         ...
     def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
     def checkpoints(self) -> list[Checkpoint]: ...
-    def last_checkpoint(self) -> Checkpoint | None: ...
 
 
 class OutboxRepository(Protocol):

@@ -8,10 +8,22 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Row, Text, and_, delete, insert, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 
 from charter.adapters.db import tables as t
-from charter.domain.audit import AuditRecord, Checkpoint, Outcome, UnreadableRecord
+from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -29,6 +41,22 @@ from charter.domain.org import (
     Stage,
 )
 from charter.domain.plan import builtin_roles
+
+
+# The statements on every request's path are built once: constructing a SQLAlchemy statement costs
+# more than SQLite takes to run it.
+_ORG = select(t.organization).where(t.organization.c.id == 1)
+_PRINCIPAL = select(t.principals).where(t.principals.c.name == bindparam("name"))
+_ACCOUNT = select(t.accounts).where(t.accounts.c.name == bindparam("name"))
+_ROLES_OF = select(t.role_bindings.c.account, t.role_bindings.c.role).where(
+    t.role_bindings.c.principal == bindparam("principal"))
+_TOKEN = select(t.api_tokens).where(t.api_tokens.c.id == bindparam("id"))
+_SESSION = select(t.sessions).where(t.sessions.c.id == bindparam("id"))
+_INSERT_RECORD = insert(t.audit_records)
+_ADVANCE_HEAD = update(t.audit_head).where(t.audit_head.c.id == 1).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_INSERT_EVENT = insert(t.outbox)
+_INSERT_TOKEN = insert(t.api_tokens)
 
 
 class _Repo:
@@ -55,7 +83,7 @@ def _upsert(conn: Connection, table: t.Table, key: str, values: dict[str, Any]) 
 
 class SqlOrgRepository(_Repo):
     def get_org(self) -> Organization | None:
-        row = self.conn.execute(select(t.organization).where(t.organization.c.id == 1)).first()
+        row = self.conn.execute(_ORG).first()
         return Organization(row.name, row.created_at, row.policy_revision) if row else None
 
     def add_org(self, org: Organization) -> None:
@@ -78,7 +106,7 @@ class SqlOrgRepository(_Repo):
         )
 
     def get_account(self, name: str) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
+        row = self.conn.execute(_ACCOUNT, {"name": name}).first()
         return _account(row) if row else None
 
     def list_accounts(self, after: str | None, limit: int) -> list[Account]:
@@ -88,7 +116,7 @@ class SqlOrgRepository(_Repo):
         return [_account(r) for r in self.conn.execute(q)]
 
     def get_principal(self, name: str) -> Principal | None:
-        row = self.conn.execute(select(t.principals).where(t.principals.c.name == name)).first()
+        row = self.conn.execute(_PRINCIPAL, {"name": name}).first()
         return _principal(row) if row else None
 
     def list_principals(self, after: str | None, limit: int) -> list[Principal]:
@@ -99,10 +127,7 @@ class SqlOrgRepository(_Repo):
 
     def roles_of(self, principal: str) -> dict[str, set[str]]:
         roles: dict[str, set[str]] = defaultdict(set)
-        rows = self.conn.execute(
-            select(t.role_bindings.c.account, t.role_bindings.c.role).where(t.role_bindings.c.principal == principal)
-        )
-        for account, role in rows:
+        for account, role in self.conn.execute(_ROLES_OF, {"principal": principal}):
             roles[account].add(role)
         return dict(roles)
 
@@ -162,13 +187,13 @@ def _token(row: Row[Any]) -> ApiToken:
 
 class SqlTokenRepository(_Repo):
     def add(self, token: ApiToken) -> None:
-        self.conn.execute(insert(t.api_tokens).values(
-            id=token.id, principal=token.principal, secret_hash=token.secret_hash,
-            description=token.description, created_at=token.created_at, created_by=token.created_by,
-            expires_at=token.expires_at, revoked_at=token.revoked_at))
+        self.conn.execute(_INSERT_TOKEN, {
+            "id": token.id, "principal": token.principal, "secret_hash": token.secret_hash,
+            "description": token.description, "created_at": token.created_at,
+            "created_by": token.created_by, "expires_at": token.expires_at, "revoked_at": token.revoked_at})
 
     def get(self, token_id: str) -> ApiToken | None:
-        row = self.conn.execute(select(t.api_tokens).where(t.api_tokens.c.id == token_id)).first()
+        row = self.conn.execute(_TOKEN, {"id": token_id}).first()
         return _token(row) if row else None
 
     def list(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
@@ -191,7 +216,7 @@ class SqlSessionRepository(_Repo):
             created_at=session.created_at, expires_at=session.expires_at))
 
     def get(self, session_id: str) -> Session | None:
-        r = self.conn.execute(select(t.sessions).where(t.sessions.c.id == session_id)).first()
+        r = self.conn.execute(_SESSION, {"id": session_id}).first()
         if r is None:
             return None
         return Session(r.id, r.principal, r.account, r.role, r.secret_hash, r.created_at, r.expires_at,
@@ -217,22 +242,25 @@ def _checkpoint(r: Row[Any]) -> Checkpoint:
     return Checkpoint(r.seq, r.hash, r.created_at, r.key_id, r.signature)
 
 
+_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash, t.audit_head.c.checkpoint_seq).where(
+    t.audit_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+
+
 class SqlAuditRepository(_Repo):
-    def lock_head(self) -> tuple[int, str]:
-        q = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-        if self.conn.dialect.name != "sqlite":  # SQLite already holds the write lock (BEGIN IMMEDIATE)
-            q = q.with_for_update()
+    def lock_head(self) -> AuditHead:
+        q = _HEAD if self.conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE  # SQLite: BEGIN IMMEDIATE holds the lock
         row = self.conn.execute(q).one()
-        return int(row.seq), str(row.hash)
+        return AuditHead(int(row.seq), str(row.hash), int(row.checkpoint_seq))
 
     def append(self, record: AuditRecord) -> None:
-        self.conn.execute(insert(t.audit_records).values(
-            seq=record.seq, id=record.id, time=record.time, actor=record.actor, via=record.via,
-            account=record.account, action=record.action, resource=record.resource,
-            outcome=str(record.outcome), policy=record.policy, request_id=record.request_id,
-            details=record.details, prev_hash=record.prev_hash, hash=record.hash))
-        self.conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1)
-                          .values(seq=record.seq, hash=record.hash))
+        self.conn.execute(_INSERT_RECORD, {
+            "seq": record.seq, "id": record.id, "time": record.time, "actor": record.actor,
+            "via": record.via, "account": record.account, "action": record.action,
+            "resource": record.resource, "outcome": str(record.outcome), "policy": record.policy,
+            "request_id": record.request_id, "details": record.details,
+            "prev_hash": record.prev_hash, "hash": record.hash})
+        self.conn.execute(_ADVANCE_HEAD, {"new_seq": record.seq, "new_hash": record.hash})
 
     def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
         c = t.audit_records.c
@@ -266,22 +294,20 @@ class SqlAuditRepository(_Repo):
         self.conn.execute(insert(t.audit_checkpoints).values(
             seq=checkpoint.seq, hash=checkpoint.hash, created_at=checkpoint.created_at,
             key_id=checkpoint.key_id, signature=checkpoint.signature))
+        self.conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1)
+                          .values(checkpoint_seq=checkpoint.seq))
 
     def checkpoints(self) -> list[Checkpoint]:
         rows = self.conn.execute(select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.seq))
         return [_checkpoint(r) for r in rows]
 
-    def last_checkpoint(self) -> Checkpoint | None:
-        row = self.conn.execute(
-            select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.seq.desc()).limit(1)).first()
-        return _checkpoint(row) if row else None
 
 
 class SqlOutboxRepository(_Repo):
     def add(self, event: Event) -> None:
-        self.conn.execute(insert(t.outbox).values(
-            id=event.id, type=event.type, source=event.source, subject=event.subject,
-            time=event.time, data=event.data, dispatched=False))
+        self.conn.execute(_INSERT_EVENT, {
+            "id": event.id, "type": event.type, "source": event.source, "subject": event.subject,
+            "time": event.time, "data": event.data, "dispatched": False})
 
 
 class SqlUnitOfWork:

@@ -167,6 +167,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("checkpoint_seq", BigInteger, nullable=False, default=0),
 )
 
 audit_checkpoints = Table(

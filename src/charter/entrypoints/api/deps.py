@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from charter.domain.commands import Message, PageRequest
-from charter.domain.identity import Identity
 from charter.entrypoints.api.convert import decode_cursor
 from charter.errors import ValidationError
 from charter.services.messagebus import MessageBus
@@ -21,31 +20,32 @@ def request_id(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
-def identity(request: Request) -> Identity:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    bearer = credentials.strip() if scheme.lower() == "bearer" else None
-    return bus(request).authenticate(bearer, request_id(request))
-
-
 class Caller:
-    """The authenticated caller, bound to the bus: ``caller(message)`` handles a message as them."""
+    """The caller of one request: ``caller(message)`` handles a message as whoever the request's
+    bearer token authenticates. Authentication happens inside the message's own transaction, in the
+    endpoint's thread, so a request costs one transaction and one worker-thread hop."""
 
-    def __init__(self, request: Request, who: Annotated[Identity, Depends(identity)]) -> None:
-        self.identity = who
+    def __init__(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        self._bearer = credentials.strip() if scheme.lower() == "bearer" else None
         self._bus = bus(request)
         self._request_id = request_id(request)
-        self.settings = request.app.state.platform.settings
 
     def __call__(self, message: Message) -> Any:
-        return self._bus.handle(message, self.identity, self._request_id)
+        # Each message authenticates again: a token revoked during a streamed export stops it.
+        return self._bus.handle(message, request_id=self._request_id, bearer=self._bearer)
 
     @property
     def now(self) -> Any:
         return self._bus.clock.now()
 
 
-def page(
+async def caller(request: Request) -> Caller:
+    return Caller(request)  # no I/O here: async keeps it off the worker threads
+
+
+async def page(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
@@ -58,5 +58,5 @@ def page(
     return PageRequest(after=decode_cursor(cursor), limit=size)
 
 
-CallerDep = Annotated[Caller, Depends()]
+CallerDep = Annotated[Caller, Depends(caller)]
 PageDep = Annotated[PageRequest, Depends(page)]

@@ -18,7 +18,7 @@ from charter.entrypoints.api.deps import CallerDep, PageDep
 router = APIRouter(tags=["audit"])
 
 
-def audit_filter(
+async def audit_filter(
     actor: Annotated[str | None, Query(max_length=63)] = None,
     account: Annotated[str | None, Query(max_length=63)] = None,
     resource: Annotated[str | None, Query(max_length=500, description="A CRN.")] = None,

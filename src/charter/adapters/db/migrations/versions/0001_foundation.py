@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('checkpoint_seq', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
     op.create_table('audit_records',
@@ -148,7 +149,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions'))
     )
 
-    op.bulk_insert(t.audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
+    op.bulk_insert(t.audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64, "checkpoint_seq": 0}])
 
 
 def downgrade() -> None:
