@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -36,6 +37,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
     if migrate:
         upgrade(engine)
     clock = SystemClock()
+    write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
     key_file = settings.resolved_audit_key_file
     trail = AuditTrail(
         signer=Ed25519FileSigner(key_file),
@@ -44,7 +46,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         checkpoint_every=settings.audit_checkpoint_every,
     )
     bus = MessageBus(
-        uow_factory=lambda readonly=False: SqlUnitOfWork(engine, readonly=readonly),
+        uow_factory=lambda readonly=False: SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock),
         authorizer=Authorizer(CedarPolicyEngine()),
         trail=trail,
         clock=clock,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -313,13 +314,27 @@ class SqlOutboxRepository(_Repo):
 class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
-    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False,
+                 write_lock: threading.Lock | None = None) -> None:
         self.engine = engine
         self.readonly = readonly
+        # SQLite admits one writer; queueing this process's writers on a lock keeps them out of
+        # SQLite's busy handler, whose sleeps would otherwise set the tail latency.
+        self._write_lock = None if readonly else write_lock
         self._conn: Connection | None = None
         self._callbacks: list[Callable[[], None]] = []
 
     def __enter__(self) -> Self:
+        if self._write_lock is not None:
+            self._write_lock.acquire()
+        try:
+            return self._open()
+        except BaseException:
+            if self._write_lock is not None:
+                self._write_lock.release()
+            raise
+
+    def _open(self) -> Self:
         self._conn = self.engine.connect()
         if self.readonly:
             self._conn = self._conn.execution_options(charter_readonly=True)
@@ -339,6 +354,8 @@ class SqlUnitOfWork:
         finally:
             self._conn.close()
             self._conn = None
+            if self._write_lock is not None:
+                self._write_lock.release()
 
     def commit(self) -> None:
         assert self._conn is not None
