@@ -35,6 +35,13 @@ class Page(Generic[T]):
     next_after: str | None
 
 
+def paginate(items: list[T], limit: int, key: Callable[[T], str]) -> Page[T]:
+    """A page from ``limit + 1`` fetched items: the extra one only says that more follow."""
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items, key(items[-1]) if more and items else None)
+
+
 class OrgRepository(Protocol):
     def get_org(self) -> Organization | None: ...
     def add_org(self, org: Organization) -> None: ...

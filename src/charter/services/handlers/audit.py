@@ -10,9 +10,8 @@ from charter.domain.authz import Action, Resource
 from charter.domain.crn import CRN
 from charter.domain.org import MANAGEMENT_ACCOUNT
 from charter.errors import ValidationError
-from charter.services.handlers.org import _page
 from charter.services.messagebus import HandlerContext
-from charter.services.ports import Page
+from charter.services.ports import Page, paginate
 
 
 def _trail(account: str | None) -> Resource:
@@ -31,7 +30,7 @@ def list_audit(cmd: c.ListAudit, ctx: HandlerContext) -> Page[AuditRecord]:
     except ValueError:
         raise ValidationError("invalid cursor for the audit trail", field="cursor") from None
     items = ctx.uow.audit.list(cmd.filter, after, cmd.page.limit + 1)
-    return _page(items, cmd.page.limit, lambda r: str(r.seq))
+    return paginate(items, cmd.page.limit, lambda r: str(r.seq))
 
 
 def verify_audit(cmd: c.VerifyAudit, ctx: HandlerContext) -> VerifyResult:

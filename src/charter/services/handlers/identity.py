@@ -13,9 +13,8 @@ from charter.domain.identity import ApiToken, CredentialKind, Secret, Session
 from charter.domain.org import MANAGEMENT_ACCOUNT, Principal
 from charter.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from charter.services import resources
-from charter.services.handlers.org import _page
 from charter.services.messagebus import HandlerContext
-from charter.services.ports import Page
+from charter.services.ports import Page, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +69,7 @@ def create_token(cmd: c.CreateToken, ctx: HandlerContext) -> Issued:
 def list_tokens(cmd: c.ListTokens, ctx: HandlerContext) -> Page[ApiToken]:
     ctx.authorize(Action.LIST_TOKENS, resources.token_of(cmd.principal or "*"))
     items = ctx.uow.tokens.list(cmd.principal, cmd.page.after, cmd.page.limit + 1)
-    return _page(items, cmd.page.limit, lambda tok: tok.id)
+    return paginate(items, cmd.page.limit, lambda tok: tok.id)
 
 
 def revoke_token(cmd: c.RevokeToken, ctx: HandlerContext) -> ApiToken:

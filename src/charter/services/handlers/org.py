@@ -30,7 +30,7 @@ from charter.errors import Conflict, NotFound
 from charter.services import resources
 from charter.services.messagebus import HandlerContext
 from charter.services.orgspec import desired_state, parse_document, refuse
-from charter.services.ports import Page, UnitOfWork
+from charter.services.ports import Page, UnitOfWork, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +119,12 @@ def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
     for name in sorted(result.units, key=lambda n: len(result.ou_ancestors(n))):
         if result.units[name] != current.units.get(name):
             repo.put_unit(result.units[name])
-    for kind, items, put in (("account", result.accounts, repo.put_account),
-                             ("principal", result.principals, repo.put_principal)):
-        for name, item in items.items():
-            if item != getattr(current, f"{kind}s").get(name):
-                put(item)
+    for account in result.accounts.values():
+        if account != current.accounts.get(account.name):
+            repo.put_account(account)
+    for principal in result.principals.values():
+        if principal != current.principals.get(principal.name):
+            repo.put_principal(principal)
     for role in result.roles.values():
         if not role.builtin and role != current.roles.get(role.name):
             repo.put_role(role)
@@ -175,7 +176,7 @@ def list_accounts(cmd: c.ListAccounts, ctx: HandlerContext) -> Page[Account]:
     org = require_org(ctx.uow)
     ctx.authorize(Action.LIST_ACCOUNTS, resources.organization(org))
     items = ctx.uow.org.list_accounts(cmd.page.after, cmd.page.limit + 1)
-    return _page(items, cmd.page.limit, lambda a: a.name)
+    return paginate(items, cmd.page.limit, lambda a: a.name)
 
 
 def get_account(cmd: c.GetAccount, ctx: HandlerContext) -> Account:
@@ -193,7 +194,7 @@ def list_principals(cmd: c.ListPrincipals, ctx: HandlerContext) -> Page[Principa
     org = require_org(ctx.uow)
     ctx.authorize(Action.LIST_PRINCIPALS, resources.organization(org))
     items = ctx.uow.org.list_principals(cmd.page.after, cmd.page.limit + 1)
-    return _page(items, cmd.page.limit, lambda p: p.name)
+    return paginate(items, cmd.page.limit, lambda p: p.name)
 
 
 def get_principal(cmd: c.GetPrincipal, ctx: HandlerContext) -> tuple[Principal, dict[str, set[str]]]:
@@ -218,12 +219,6 @@ def list_policies(cmd: c.ListPolicies, ctx: HandlerContext) -> PolicyView:
     state = ctx.uow.org.load_state()
     return PolicyView(ctx.authorizer.engine.default_policies(), ctx.uow.org.list_policies(),
                       sorted(state.roles.values(), key=lambda r: r.name))
-
-
-def _page(items: list[Any], limit: int, key: Any) -> Page[Any]:
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items, key(items[-1]) if more and items else None)
 
 
 HANDLERS: dict[type, Any] = {
