@@ -40,6 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from charter.examples import acme_document
+
 from _common import (
     describe_ratio,
     log,
@@ -65,15 +67,6 @@ class MixItem:
     casbin: tuple[str, str, str, str]  # (sub, dom, obj, act)
 
 
-def example_document() -> str:
-    path = ROOT / "examples" / "acme" / "charter.yaml"
-    if path.exists():
-        return path.read_text()
-    from importlib import resources as package_files  # the copy shipped in the wheel
-
-    return (package_files.files("charter") / "examples" / "acme" / "charter.yaml").read_text()
-
-
 class CharterWorld:
     """A real platform on SQLite with the example org applied, and identities to decide for."""
 
@@ -89,7 +82,7 @@ class CharterWorld:
         bus = self.platform.bus
         init = bus.handle(c.InitOrg("acme"), Identity("system", "bench"))
         admin = bus.authenticate(init.bearer)
-        applied = bus.handle(c.ApplyOrg(example_document(), "examples/acme/charter.yaml"), admin)
+        applied = bus.handle(c.ApplyOrg(acme_document(), "examples/acme/charter.yaml"), admin)
         self.changes_applied = len(applied.changes)
         self.identities: dict[str, Any] = {"admin": admin}
         self.token_ids: dict[str, str] = {}
@@ -339,7 +332,7 @@ def _run_casbin(mix: list[MixItem], iterations: int, budget_s: float,
                            "pip install -r benchmarks/requirements.txt")
         log(f"authz: peer skipped: {peer['skipped']}")
         return peer
-    enforcer = casbin_enforcer(example_document())
+    enforcer = casbin_enforcer(acme_document())
     mismatches = [m.label for m in mix if enforcer.enforce(*m.casbin) != m.expected]
     peer["equivalent_on_mix"] = not mismatches
     if mismatches:

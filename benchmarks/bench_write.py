@@ -44,6 +44,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from charter.examples import acme_document
+
 from _common import (
     describe_ratio,
     free_loopback_port,
@@ -61,15 +63,6 @@ MLFLOW_LOCATIONS = (
     HERE / ".venv-mlflow" / "bin" / "mlflow",
     Path("/tmp/charter-bench-mlflow/bin/mlflow"),
 )
-
-
-def example_document() -> str:
-    path = ROOT / "examples" / "acme" / "charter.yaml"
-    if path.exists():
-        return path.read_text()
-    from importlib import resources as package_files
-
-    return (package_files.files("charter") / "examples" / "acme" / "charter.yaml").read_text()
 
 
 class Timed:
@@ -106,7 +99,7 @@ class CharterServer:
         self.background = BackgroundServer(self.platform, "127.0.0.1", 0)
         self.url = self.background.start()
         with Client(self.url, self.admin_bearer) as client:
-            client.apply(example_document(), filename="examples/acme/charter.yaml")
+            client.apply(acme_document(), filename="examples/acme/charter.yaml")
         self.http = httpx.Client(base_url=self.url, timeout=30,
                                  headers={"authorization": f"Bearer {self.admin_bearer}"})
         self.timed = Timed("create", "read", "delete")

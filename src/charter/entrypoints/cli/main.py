@@ -7,7 +7,6 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
-from importlib import resources as package_files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from charter.config import Settings
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
 from charter.entrypoints.cli.profiles import Profile, ProfileStore, SessionInfo
 from charter.errors import CharterError, ValidationError
+from charter.examples import acme_document
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Charter: govern the machine-learning lifecycle across isolated accounts.")
@@ -135,10 +135,6 @@ def server(
     serve(platform)
 
 
-def example_file() -> Path:
-    return Path(str(package_files.files("charter") / "examples" / "acme" / "charter.yaml"))
-
-
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -159,7 +155,7 @@ def demo(
         shutil.rmtree(directory)
     settings = Settings(data_dir=directory, host=host, port=port, database_url=None,
                         config_dir=state.settings.config_dir)
-    document = example_file().read_text()
+    document = acme_document()
     with console.status("Starting Charter …"):
         platform = bootstrap(settings)
         init_result = platform.bus.handle(InitOrg("acme"), Identity("system", "charter-demo"))
