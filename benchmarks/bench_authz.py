@@ -40,8 +40,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from charter.examples import acme_document
-
 from _common import (
     describe_ratio,
     log,
@@ -52,6 +50,8 @@ from _common import (
     time_calls,
     version_of,
 )
+
+from charter.examples import acme_document
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_US = 1000.0

@@ -44,8 +44,6 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from charter.examples import acme_document
-
 from _common import (
     describe_ratio,
     free_loopback_port,
@@ -55,6 +53,8 @@ from _common import (
     summarize,
     table,
 )
+
+from charter.examples import acme_document
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

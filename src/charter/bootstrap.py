@@ -38,6 +38,10 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         upgrade(engine)
     clock = SystemClock()
     write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def uow_factory(*, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock)
+
     key_file = settings.resolved_audit_key_file
     trail = AuditTrail(
         signer=Ed25519FileSigner(key_file),
@@ -46,7 +50,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         checkpoint_every=settings.audit_checkpoint_every,
     )
     bus = MessageBus(
-        uow_factory=lambda readonly=False: SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock),
+        uow_factory=uow_factory,
         authorizer=Authorizer(CedarPolicyEngine()),
         trail=trail,
         clock=clock,

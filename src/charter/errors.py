@@ -106,6 +106,7 @@ def error_from_payload(status: int, payload: Any) -> CharterError:
     if not isinstance(body, dict):
         return ServerError(f"unexpected response from server (HTTP {status})", status=status)
     cls = ERROR_TYPES.get(str(body.get("type")), ServerError)
-    details = body.get("details") if isinstance(body.get("details"), dict) else {}
+    raw = body.get("details")
+    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
     err = cls(str(body.get("message", "")), **details)
     return err

@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from charter.client.client import Client
-from charter.errors import InvalidTransition, NotFound, PermissionDenied, Unauthenticated, ValidationError
+from charter.errors import (
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationError,
+)
 
 from .support import ServerProcess
 

@@ -14,10 +14,10 @@ from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
     Account,
+    Organization,
     OrgPolicy,
     OrgState,
     OrgUnit,
-    Organization,
     Principal,
     RoleBinding,
     RoleDefinition,
@@ -118,7 +118,7 @@ class FakeTokenRepository:
     def get(self, token_id: str) -> ApiToken | None:
         return self.d.tokens.get(token_id)
 
-    def list(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
+    def find(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
         return [t for i, t in sorted(self.d.tokens.items())
                 if (principal is None or t.principal == principal) and (after is None or i > after)][:limit]
 
@@ -149,7 +149,7 @@ class FakeAuditRepository:
     def append(self, record: AuditRecord) -> None:
         self.d.records.append(record)
 
-    def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
+    def find(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
         def keep(r: AuditRecord) -> bool:
             return all((
                 flt.actor is None or r.actor == flt.actor,

@@ -32,7 +32,8 @@ def _uid(kind: str, ident: str) -> dict[str, str]:
 
 def _action_entities() -> list[dict[str, Any]]:
     groups = {g for action in Action for g in action.groups}
-    entities = [{"uid": _uid("Action", str(g)), "attrs": {}, "parents": []} for g in sorted(groups)]
+    entities: list[dict[str, Any]] = [
+        {"uid": _uid("Action", str(g)), "attrs": {}, "parents": []} for g in sorted(groups)]
     for action in Action:
         entities.append(
             {"uid": _uid("Action", str(action)), "attrs": {},

@@ -189,9 +189,9 @@ def verify_chain(
             failure = failure or (record.seq, f"record {record.seq} does not follow record {record.seq - 1} (reordered, or its predecessor changed)")
         elif record.computed_hash() != record.hash:
             failure = failure or (record.seq, f"record {record.seq} was modified (its hash does not match its content)")
-        elif (cp := by_seq.get(record.seq)) is not None and cp.hash != record.hash:
+        elif (signed := by_seq.get(record.seq)) is not None and signed.hash != record.hash:
             failure = failure or (record.seq, f"record {record.seq} differs from the signed checkpoint")
-        if failure:
+        if failure or isinstance(record, UnreadableRecord):
             break
         expected_seq, prev = record.seq + 1, record.hash
     last_seq = expected_seq - 1

@@ -5,7 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from charter.domain.audit import AuditEntry, AuditRecord, Checkpoint, VerifyResult, seal, verify_chain
+from charter.domain.audit import (
+    AuditEntry,
+    AuditRecord,
+    Checkpoint,
+    VerifyResult,
+    seal,
+    verify_chain,
+)
 from charter.services.ports import Clock, Signer, UnitOfWork, Witness
 
 

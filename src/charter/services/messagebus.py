@@ -17,9 +17,9 @@ from charter.domain.audit import AuditEntry, Outcome
 from charter.domain.authz import Action, Decision, Resource
 from charter.domain.commands import Command, Message
 from charter.domain.crn import CRN
-from charter.domain.org import MANAGEMENT_ACCOUNT
 from charter.domain.events import Event
 from charter.domain.identity import Identity
+from charter.domain.org import MANAGEMENT_ACCOUNT
 from charter.errors import CharterError, PermissionDenied, ServerError, Unauthenticated
 from charter.services.audit import AuditTrail
 from charter.services.authentication import authenticate

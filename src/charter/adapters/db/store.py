@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterator
 import json
 import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Table,
     Text,
     and_,
     bindparam,
@@ -31,10 +32,10 @@ from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
     Account,
     AccountKind,
+    Organization,
     OrgPolicy,
     OrgState,
     OrgUnit,
-    Organization,
     Principal,
     PrincipalKind,
     RoleBinding,
@@ -42,7 +43,6 @@ from charter.domain.org import (
     Stage,
 )
 from charter.domain.plan import builtin_roles
-
 
 # The statements on every request's path are built once: constructing a SQLAlchemy statement costs
 # more than SQLite takes to run it.
@@ -74,7 +74,7 @@ def _principal(row: Row[Any]) -> Principal:
     return Principal(row.name, PrincipalKind(row.kind), row.display_name, row.email)
 
 
-def _upsert(conn: Connection, table: t.Table, key: str, values: dict[str, Any]) -> None:
+def _upsert(conn: Connection, table: Table, key: str, values: dict[str, Any]) -> None:
     exists = conn.execute(select(table.c[key]).where(table.c[key] == values[key])).first()
     if exists:
         conn.execute(update(table).where(table.c[key] == values[key]).values(**values))
@@ -197,7 +197,7 @@ class SqlTokenRepository(_Repo):
         row = self.conn.execute(_TOKEN, {"id": token_id}).first()
         return _token(row) if row else None
 
-    def list(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
+    def find(self, principal: str | None, after: str | None, limit: int) -> list[ApiToken]:
         q = select(t.api_tokens).order_by(t.api_tokens.c.id).limit(limit)
         if principal is not None:
             q = q.where(t.api_tokens.c.principal == principal)
@@ -263,7 +263,7 @@ class SqlAuditRepository(_Repo):
             "prev_hash": record.prev_hash, "hash": record.hash})
         self.conn.execute(_ADVANCE_HEAD, {"new_seq": record.seq, "new_hash": record.hash})
 
-    def list(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
+    def find(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
         c = t.audit_records.c
         q = select(t.audit_records).order_by(c.seq).limit(limit)
         for column, value in ((c.actor, flt.actor), (c.account, flt.account),

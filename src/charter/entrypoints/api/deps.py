@@ -17,7 +17,8 @@ def bus(request: Request) -> MessageBus:
 
 
 def request_id(request: Request) -> str | None:
-    return request.scope.get("state", {}).get("request_id")
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value is not None else None
 
 
 class Caller:

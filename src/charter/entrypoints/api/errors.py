@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from charter.client.models import ErrorBody
-from charter.errors import CharterError, MethodNotAllowed, NotFound, ServerError, TooLarge, ValidationError
+from charter.errors import (
+    CharterError,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    TooLarge,
+    ValidationError,
+)
 
 log = logging.getLogger("charter.api")
 

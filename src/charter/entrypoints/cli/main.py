@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from charter.client.client import Client
 from charter.client import models as m
+from charter.client.client import Client
 from charter.config import Settings
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
 from charter.entrypoints.cli.profiles import Profile, ProfileStore, SessionInfo
@@ -373,11 +373,14 @@ def accounts_show(ctx: typer.Context, name: str) -> None:
     with _state(ctx).client() as client:
         account = client.account(name)
         bindings = client.role_bindings(name)
+
+    def render() -> None:
+        console.print(f"[bold]{escape(account.name)}[/] {account.kind} {account.stage or ''} "
+                      f"ou={account.ou or '-'}  {account.crn}", highlight=False)
+        table("Role bindings", ["principal", "role"], [(b.principal, b.role) for b in bindings])
+
     show(_state(ctx).output, {"account": account.model_dump(mode="json"),
-                              "role_bindings": [b.model_dump(mode="json") for b in bindings]},
-         lambda: (console.print(f"[bold]{account.name}[/] {account.kind} {account.stage or ''} "
-                                f"ou={account.ou or '-'}  {account.crn}"),
-                  table("Role bindings", ["principal", "role"], [(b.principal, b.role) for b in bindings])))
+                              "role_bindings": [b.model_dump(mode="json") for b in bindings]}, render)
 
 
 @principals_app.command("list")
@@ -395,9 +398,13 @@ def principals_show(ctx: typer.Context, name: str) -> None:
     """One principal and the roles it holds."""
     with _state(ctx).client() as client:
         p = client.principal(name)
-    show(_state(ctx).output, p, lambda: (
-        console.print(f"[bold]{p.name}[/] ({p.kind}) {p.display_name} {p.email}"),
-        table("Role bindings", ["account", "roles"], [(a, ", ".join(r)) for a, r in p.bindings.items()])))
+
+    def render() -> None:
+        console.print(f"[bold]{escape(p.name)}[/] ({p.kind}) {escape(p.display_name)} {escape(p.email)}",
+                      highlight=False)
+        table("Role bindings", ["account", "roles"], [(a, ", ".join(r)) for a, r in p.bindings.items()])
+
+    show(_state(ctx).output, p, render)
 
 
 @policies_app.command("list")

@@ -29,7 +29,7 @@ def list_audit(cmd: c.ListAudit, ctx: HandlerContext) -> Page[AuditRecord]:
         after = int(cmd.page.after) if cmd.page.after else None
     except ValueError:
         raise ValidationError("invalid cursor for the audit trail", field="cursor") from None
-    items = ctx.uow.audit.list(cmd.filter, after, cmd.page.limit + 1)
+    items = ctx.uow.audit.find(cmd.filter, after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda r: str(r.seq))
 
 

@@ -68,7 +68,7 @@ def create_token(cmd: c.CreateToken, ctx: HandlerContext) -> Issued:
 
 def list_tokens(cmd: c.ListTokens, ctx: HandlerContext) -> Page[ApiToken]:
     ctx.authorize(Action.LIST_TOKENS, resources.token_of(cmd.principal or "*"))
-    items = ctx.uow.tokens.list(cmd.principal, cmd.page.after, cmd.page.limit + 1)
+    items = ctx.uow.tokens.find(cmd.principal, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda tok: tok.id)
 
 
