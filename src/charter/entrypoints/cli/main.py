@@ -188,13 +188,17 @@ def demo(
 
 def _print_demo(url: str, applied: m.ApplyOut, accounts: list[m.AccountOut],
                 principals: list[m.PrincipalOut], token: str) -> None:
-    console.print(f"\n[bold green]Charter is running[/] at [bold]{url}[/]  (OpenAPI: {url}/openapi.json)\n")
-    console.print(f"Applied examples/acme/charter.yaml: {len(applied.changes)} changes.")
+    me = sys.argv[0] if "/" in sys.argv[0] else "charter"  # how this command was called
+    say = console.print
+    say(f"\n[bold green]Charter is running[/] at [bold]{url}[/]", soft_wrap=True)
+    say(f"OpenAPI: {url}/openapi.json\n", soft_wrap=True)
+    say(f"Applied examples/acme/charter.yaml: {len(applied.changes)} changes.")
     table("Accounts", ["name", "kind", "stage", "ou"], [(a.name, a.kind, a.stage, a.ou) for a in accounts])
-    console.print(f"Principals: {', '.join(p.name for p in principals)}")
-    console.print(f"\nAdmin token (profile [bold]demo[/]): {token}")
-    console.print("Try:  charter --profile demo whoami   |   charter --profile demo audit verify")
-    console.print("Press Ctrl+C to stop.")
+    say(f"Principals: {', '.join(p.name for p in principals)}", soft_wrap=True)
+    say(f"\nAdmin token (saved as profile [bold]demo[/]): {token}", soft_wrap=True, highlight=False)
+    say(f"Try:  {me} --profile demo whoami\n      {me} --profile demo audit verify", soft_wrap=True,
+        highlight=False)
+    say("Press Ctrl+C to stop.")
 
 
 # --- identity ----------------------------------------------------------------------------------
