@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from charter.adapters.artifacts.factory import artifact_store_from_url
 from charter.adapters.cedar import CedarPolicyEngine
 from charter.adapters.clock import SystemClock
 from charter.adapters.db.engine import make_engine
@@ -18,6 +19,7 @@ from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
+from charter.services.ports import ArtifactStore
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Platform:
     settings: Settings
     engine: Engine
     bus: MessageBus
+    artifacts: ArtifactStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -61,4 +64,10 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         ),
     )
     register_all(bus)
-    return Platform(settings, engine, bus)
+    artifacts = artifact_store_from_url(
+        settings.resolved_artifact_store_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+        s3_multipart_part_bytes=settings.s3_multipart_part_bytes,
+    )
+    return Platform(settings, engine, bus, artifacts)

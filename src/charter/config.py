@@ -59,10 +59,38 @@ class Settings(BaseSettings):
     )
     page_size_default: int = Field(default=50, ge=1, description="Items per page when none is asked for.")
     page_size_max: int = Field(default=500, ge=1, description="Largest page a caller may ask for.")
+    artifact_store_url: str | None = Field(
+        default=None,
+        description="Where artifacts (content-addressed blobs) are kept: file:///PATH or "
+        "s3://BUCKET/PREFIX, where a bucket containing {account} gives each account its own bucket. "
+        "Default: the artifacts directory in the data directory.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph) for s3:// artifact "
+        "stores; default: AWS. Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role).",
+    )
+    s3_multipart_threshold_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Blobs larger than this go to S3 as multipart uploads; smaller ones in one request.",
+    )
+    s3_multipart_part_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024 * 1024 * 1024,
+        description="Size of each part of a multipart upload to S3 (5 MiB to 5 GiB; at most 10,000 "
+        "parts, so this bounds the largest blob), and the memory each upload buffers.",
+    )
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'charter.db'}"
+
+    @property
+    def resolved_artifact_store_url(self) -> str:
+        return self.artifact_store_url or (self.data_dir / "artifacts").absolute().as_uri()
 
     @property
     def resolved_audit_key_file(self) -> Path:

@@ -69,6 +69,13 @@ class TooLarge(CharterError):
     type_name = "TooLarge"
 
 
+class IntegrityError(CharterError):
+    """Stored bytes no longer match the digest that names them (corruption or tampering)."""
+
+    status = 409
+    type_name = "IntegrityError"
+
+
 class ServerError(CharterError):
     """An unexpected failure on the server, or a response the client could not understand."""
 
@@ -94,6 +101,7 @@ ERROR_TYPES: dict[str, type[CharterError]] = {
         Conflict,
         InvalidTransition,
         TooLarge,
+        IntegrityError,
         ServerError,
         ConnectionFailed,
     )

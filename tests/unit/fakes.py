@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
+from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
+from charter.domain.names import check_name
 from charter.domain.org import (
     Account,
     Organization,
@@ -23,6 +25,7 @@ from charter.domain.org import (
     RoleDefinition,
 )
 from charter.domain.plan import builtin_roles
+from charter.errors import IntegrityError, NotFound, ValidationError
 
 
 @dataclass
@@ -259,3 +262,44 @@ class MemoryWitness:
 
     def write(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
+
+
+class MemoryArtifactStore:
+    """The artifact-store port in memory: same digests, limits and errors as the real backends."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[tuple[str, str], bytes] = {}
+
+    def put(self, account: str, chunks: Iterable[bytes], *, expected_sha256: str | None = None,
+            max_bytes: int | None = None) -> BlobInfo:
+        check_name(account, "account")
+        if expected_sha256 is not None:
+            check_digest(expected_sha256, "expected_sha256")
+        digester = Digester(max_bytes)
+        data = bytearray()
+        for chunk in chunks:
+            digester.update(chunk)
+            data += chunk
+        info = digester.result(account, expected_sha256)
+        self.blobs[(account, info.sha256)] = bytes(data)
+        return info
+
+    def open(self, account: str, sha256: str) -> Iterator[bytes]:
+        info = self.stat(account, sha256)
+        if info is None:
+            raise NotFound(f"no blob {sha256} in {account}")
+        return verified(iter([self.blobs[(account, sha256)]]), info)
+
+    def stat(self, account: str, sha256: str) -> BlobInfo | None:
+        check_name(account, "account")
+        check_digest(sha256)
+        data = self.blobs.get((account, sha256))
+        return None if data is None else BlobInfo(account, sha256, len(data))
+
+    def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
+        check_name(dst_account, "account")
+        source = self.open(src_account, sha256)
+        try:
+            return self.put(dst_account, source, expected_sha256=sha256)
+        except ValidationError as mismatch:  # the source no longer hashes to its name
+            raise IntegrityError(f"blob {sha256} of {src_account} is corrupt", **mismatch.details) from None

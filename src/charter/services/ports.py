@@ -5,11 +5,12 @@ Adapters implement them (SQLAlchemy, Cedar, Ed25519 files); the unit tests use i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, Self, TypeVar
 
+from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, UnreadableRecord
 from charter.domain.authz import AuthzRequest, Decision
 from charter.domain.commands import AuditFilter
@@ -151,3 +152,49 @@ class Witness(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class ArtifactStore(Protocol):
+    """Content-addressed blobs, per account. Every key is derived from (account, SHA-256).
+
+    Writes are atomic: a blob becomes visible only once complete and verified, and a refused or
+    failed write leaves nothing behind. Digests are 64 lowercase hex digits (ValidationError
+    otherwise); accounts are names as in ``charter.domain.names``.
+    """
+
+    def put(
+        self,
+        account: str,
+        chunks: Iterable[bytes],
+        *,
+        expected_sha256: str | None = None,
+        max_bytes: int | None = None,
+    ) -> BlobInfo:
+        """Store the streamed bytes under their SHA-256, computed here while streaming.
+
+        ValidationError when they do not hash to ``expected_sha256``; TooLarge as soon as they
+        exceed ``max_bytes``; either way nothing is stored. Putting a stored blob again is a no-op
+        in effect. An exception raised by ``chunks`` propagates and leaves nothing either.
+        """
+        ...
+
+    def open(self, account: str, sha256: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks; NotFound when absent (raised by the call, not on first read).
+
+        The stream is verified as it is read: IntegrityError at its end when the stored bytes no
+        longer hash to ``sha256``.
+        """
+        ...
+
+    def stat(self, account: str, sha256: str) -> BlobInfo | None:
+        """The stored blob's size, or None when the account holds no such blob."""
+        ...
+
+    def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
+        """Make the blob of ``src_account`` available in ``dst_account``; idempotent and atomic.
+
+        The bytes are hashed again on arrival: IntegrityError when they do not match (e.g. the
+        source was corrupted), and then nothing new is left at the destination. NotFound when the
+        source holds no such blob.
+        """
+        ...
