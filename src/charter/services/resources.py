@@ -38,8 +38,9 @@ def policies() -> Resource:
     return Resource(CRN(MANAGEMENT_ACCOUNT, "iam", "policy", "*"), "PolicySet")
 
 
-def audit_trail() -> Resource:
-    return Resource(CRN(MANAGEMENT_ACCOUNT, "audit", "trail", "default"), "AuditTrail")
+def audit_trail(account: str | None = None) -> Resource:
+    """The trail of one account, or the whole organization's (kept by the management account)."""
+    return Resource(CRN(account or MANAGEMENT_ACCOUNT, "audit", "trail", "default"), "AuditTrail")
 
 
 def session_for(account_name: str, role: str) -> Resource:

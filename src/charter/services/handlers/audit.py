@@ -6,25 +6,19 @@ from typing import Any
 
 from charter.domain import commands as c
 from charter.domain.audit import AuditRecord, VerifyResult
-from charter.domain.authz import Action, Resource
-from charter.domain.crn import CRN
-from charter.domain.org import MANAGEMENT_ACCOUNT
+from charter.domain.authz import Action
 from charter.errors import ValidationError
+from charter.services import resources
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
-
-
-def _trail(account: str | None) -> Resource:
-    # Records of one account are readable by that account's auditors; the whole trail by the org's.
-    return Resource(CRN(account or MANAGEMENT_ACCOUNT, "audit", "trail", "default"), "AuditTrail")
 
 
 def list_audit(cmd: c.ListAudit, ctx: HandlerContext) -> Page[AuditRecord]:
     account = cmd.filter.account
     whole = account is not None and ctx.authorizer.decide(
-        ctx.uow, ctx.identity, Action.LIST_AUDIT, _trail(None)).allowed
+        ctx.uow, ctx.identity, Action.LIST_AUDIT, resources.audit_trail(None)).allowed
     if not whole:  # who may read the whole trail may read any account's part of it
-        ctx.authorize(Action.LIST_AUDIT, _trail(account))
+        ctx.authorize(Action.LIST_AUDIT, resources.audit_trail(account))
     try:
         after = int(cmd.page.after) if cmd.page.after else None
     except ValueError:
@@ -34,7 +28,7 @@ def list_audit(cmd: c.ListAudit, ctx: HandlerContext) -> Page[AuditRecord]:
 
 
 def verify_audit(cmd: c.VerifyAudit, ctx: HandlerContext) -> VerifyResult:
-    ctx.authorize(Action.VERIFY_AUDIT, _trail(None))
+    ctx.authorize(Action.VERIFY_AUDIT, resources.audit_trail(None))
     return ctx.trail.verify(ctx.uow)
 
 
