@@ -25,6 +25,7 @@ from charter.domain.org import (
     RoleDefinition,
 )
 from charter.domain.plan import builtin_roles
+from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 from charter.errors import IntegrityError, NotFound, ValidationError
 
 
@@ -37,6 +38,8 @@ class Data:
     records: list[AuditRecord] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     outbox: list[Event] = field(default_factory=list)
+    groups: dict[tuple[str, str], tuple[ModelPackageGroup, int]] = field(default_factory=dict)
+    packages: dict[tuple[str, str, int], ModelPackage] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -176,6 +179,46 @@ class FakeAuditRepository:
 
 
 
+class FakeRegistryRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_group(self, account: str, name: str) -> ModelPackageGroup | None:
+        found = self.d.groups.get((account, name))
+        return found[0] if found else None
+
+    def add_group(self, group: ModelPackageGroup, created_at: datetime, created_by: str) -> None:
+        self.d.groups[(group.account, group.name)] = (group, 1)
+
+    def list_groups(self, account: str, after: str | None, limit: int) -> list[ModelPackageGroup]:
+        return [grp for (a, n), (grp, _) in sorted(self.d.groups.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def allocate_version(self, account: str, group: str) -> int:
+        grp, version = self.d.groups[(account, group)]
+        self.d.groups[(account, group)] = (grp, version + 1)
+        return version
+
+    def add_package(self, package: ModelPackage) -> None:
+        self.d.packages[(package.account, package.group, package.version)] = package
+
+    def get_package(self, account: str, group: str, version: int) -> ModelPackage | None:
+        return self.d.packages.get((account, group, version))
+
+    def list_packages(self, account: str, group: str, after: int | None, limit: int,
+                      status: ApprovalStatus | None = None) -> list[ModelPackage]:
+        return [pkg for (a, grp, v), pkg in sorted(self.d.packages.items())
+                if a == account and grp == group and (after is None or v > after)
+                and (status is None or pkg.status is status)][:limit]
+
+    def latest_package(self, account: str, group: str, status: ApprovalStatus) -> ModelPackage | None:
+        found = self.list_packages(account, group, None, 10**9, status)
+        return found[-1] if found else None
+
+    def save_decision(self, package: ModelPackage) -> None:
+        self.d.packages[(package.account, package.group, package.version)] = package
+
+
 class FakeOutbox:
     def __init__(self, data: Data) -> None:
         self.d = data
@@ -200,6 +243,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessionRepository(self.data)
         self.audit = FakeAuditRepository(self.data)
         self.outbox = FakeOutbox(self.data)
+        self.registry = FakeRegistryRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -210,7 +254,8 @@ class FakeUnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
-        self.org.d = self.tokens.d = self.sessions.d = self.audit.d = self.outbox.d = self.data  # type: ignore[misc]
+        for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry):
+            repo.d = self.data
         self.committed = True
         for cb in self._callbacks:
             cb()

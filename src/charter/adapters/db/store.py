@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
@@ -344,6 +345,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn)
         self.outbox = SqlOutboxRepository(self._conn)
+        self.registry = SqlRegistryRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -191,4 +192,42 @@ outbox = Table(
     Column("data", JSON, nullable=False),
     Column("dispatched", Boolean, nullable=False, default=False),
     Index("ix_outbox_pending", "dispatched", "time"),
+)
+
+
+model_package_groups = Table(
+    "model_package_groups",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("readers", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    # The next version to hand out: taken with UPDATE … RETURNING in the registering transaction,
+    # so concurrent registrations queue on the group row and a rolled-back one leaves no gap.
+    Column("next_version", Integer, nullable=False, default=1),
+)
+
+model_packages = Table(
+    "model_packages",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("group", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(32), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("artifacts", JSON, nullable=False),
+    Column("lineage", JSON, nullable=False),
+    Column("signature", JSON, nullable=True),
+    Column("metrics", JSON, nullable=False),
+    Column("sample_payload", JSON, nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("origin", String(500), nullable=True),
+    Column("history", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "group"], ["model_package_groups.account", "model_package_groups.name"]),
+    Index("ix_model_packages_latest", "account", "group", "status", "version"),
 )

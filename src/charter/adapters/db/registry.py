@@ -1,0 +1,157 @@
+"""The registry's tables as a repository: groups, packages, gap-free version numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+
+from charter.adapters.db import tables as t
+from charter.domain.registry import (
+    ApprovalStatus,
+    Artifact,
+    ColumnSpec,
+    Lineage,
+    ModelFormat,
+    ModelPackage,
+    ModelPackageGroup,
+    Signature,
+    StatusChange,
+)
+
+g, p = t.model_package_groups.c, t.model_packages.c
+
+_ALLOCATE = (
+    update(t.model_package_groups)
+    .where(and_(g.account == bindparam("a"), g.name == bindparam("n")))
+    .values(next_version=g.next_version + 1)
+    .returning(g.next_version)
+)
+_PACKAGE = select(t.model_packages).where(
+    and_(p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v")))
+_LATEST = (
+    select(t.model_packages)
+    .where(and_(p.account == bindparam("a"), p.group == bindparam("g"), p.status == bindparam("s")))
+    .order_by(p.version.desc())
+    .limit(1)
+)
+
+
+def _group(row: Row[Any]) -> ModelPackageGroup:
+    return ModelPackageGroup(row.account, row.name, row.description,
+                             tuple((k, v) for k, v in row.tags), tuple(row.readers))
+
+
+def _columns(specs: list[dict[str, str]]) -> tuple[ColumnSpec, ...]:
+    return tuple(ColumnSpec(c["name"], c["dtype"]) for c in specs)
+
+
+def _package(row: Row[Any]) -> ModelPackage:
+    lineage = row.lineage
+    return ModelPackage(
+        account=row.account, group=row.group, version=row.version,
+        format=ModelFormat(row.format),
+        artifacts=tuple(Artifact(a["path"], a["size"], a["sha256"]) for a in row.artifacts),
+        lineage=Lineage(lineage["registered_by"], lineage.get("run"), lineage.get("run_started_by"),
+                        tuple(lineage.get("datasets", ())), lineage.get("product_version"),
+                        tuple((k, v) for k, v in lineage.get("parameters", ()))),
+        created_at=row.created_at,
+        status=ApprovalStatus(row.status),
+        signature=(Signature(_columns(row.signature["inputs"]), _columns(row.signature["outputs"]))
+                   if row.signature else None),
+        metrics=tuple((k, float(v)) for k, v in row.metrics),
+        sample_payload=row.sample_payload,
+        description=row.description,
+        tags=tuple((k, v) for k, v in row.tags),
+        origin=row.origin,
+        history=tuple(_change(h) for h in row.history),
+    )
+
+
+def _change(h: dict[str, Any]) -> StatusChange:
+    return StatusChange(ApprovalStatus(h["status"]),
+                        ApprovalStatus(h["previous"]) if h["previous"] else None,
+                        h["actor"], h["comment"], datetime.fromisoformat(h["time"]), tuple(h["digests"]))
+
+
+def _history(package: ModelPackage) -> list[dict[str, Any]]:
+    return [{"status": str(h.status), "previous": str(h.previous) if h.previous else None,
+             "actor": h.actor, "comment": h.comment, "time": h.time.isoformat(),
+             "digests": list(h.digests)} for h in package.history]
+
+
+def _row(package: ModelPackage) -> dict[str, Any]:
+    lineage = package.lineage
+    signature = package.signature
+    return {
+        "account": package.account, "group": package.group, "version": package.version,
+        "status": str(package.status), "format": str(package.format),
+        "artifacts": [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in package.artifacts],
+        "lineage": {"registered_by": lineage.registered_by, "run": lineage.run,
+                    "run_started_by": lineage.run_started_by, "datasets": list(lineage.datasets),
+                    "product_version": lineage.product_version,
+                    "parameters": [list(kv) for kv in lineage.parameters]},
+        "signature": None if signature is None else {
+            "inputs": [{"name": c.name, "dtype": c.dtype} for c in signature.inputs],
+            "outputs": [{"name": c.name, "dtype": c.dtype} for c in signature.outputs]},
+        "metrics": [list(kv) for kv in package.metrics],
+        "sample_payload": package.sample_payload,
+        "description": package.description,
+        "tags": [list(kv) for kv in package.tags],
+        "origin": package.origin,
+        "history": _history(package),
+        "created_at": package.created_at,
+    }
+
+
+class SqlRegistryRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get_group(self, account: str, name: str) -> ModelPackageGroup | None:
+        row = self.conn.execute(select(t.model_package_groups).where(
+            and_(g.account == account, g.name == name))).first()
+        return _group(row) if row else None
+
+    def add_group(self, group: ModelPackageGroup, created_at: datetime, created_by: str) -> None:
+        self.conn.execute(insert(t.model_package_groups).values(
+            account=group.account, name=group.name, description=group.description,
+            tags=[list(kv) for kv in group.tags], readers=list(group.readers),
+            created_at=created_at, created_by=created_by, next_version=1))
+
+    def list_groups(self, account: str, after: str | None, limit: int) -> list[ModelPackageGroup]:
+        q = select(t.model_package_groups).where(g.account == account).order_by(g.name).limit(limit)
+        if after is not None:
+            q = q.where(g.name > after)
+        return [_group(r) for r in self.conn.execute(q)]
+
+    def allocate_version(self, account: str, group: str) -> int:
+        allocated = self.conn.execute(_ALLOCATE, {"a": account, "n": group}).scalar_one()
+        return int(allocated) - 1
+
+    def add_package(self, package: ModelPackage) -> None:
+        self.conn.execute(insert(t.model_packages), _row(package))
+
+    def get_package(self, account: str, group: str, version: int) -> ModelPackage | None:
+        row = self.conn.execute(_PACKAGE, {"a": account, "g": group, "v": version}).first()
+        return _package(row) if row else None
+
+    def list_packages(self, account: str, group: str, after: int | None, limit: int,
+                      status: ApprovalStatus | None = None) -> list[ModelPackage]:
+        q = (select(t.model_packages).where(and_(p.account == account, p.group == group))
+             .order_by(p.version).limit(limit))
+        if after is not None:
+            q = q.where(p.version > after)
+        if status is not None:
+            q = q.where(p.status == str(status))
+        return [_package(r) for r in self.conn.execute(q)]
+
+    def latest_package(self, account: str, group: str, status: ApprovalStatus) -> ModelPackage | None:
+        row = self.conn.execute(_LATEST, {"a": account, "g": group, "s": str(status)}).first()
+        return _package(row) if row else None
+
+    def save_decision(self, package: ModelPackage) -> None:
+        self.conn.execute(update(t.model_packages).where(and_(
+            p.account == package.account, p.group == package.group, p.version == package.version,
+        )).values(status=str(package.status), history=_history(package)))
