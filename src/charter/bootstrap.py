@@ -52,6 +52,12 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         clock=clock,
         checkpoint_every=settings.audit_checkpoint_every,
     )
+    artifacts = artifact_store_from_url(
+        settings.resolved_artifact_store_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+        s3_multipart_part_bytes=settings.s3_multipart_part_bytes,
+    )
     bus = MessageBus(
         uow_factory=uow_factory,
         authorizer=Authorizer(CedarPolicyEngine()),
@@ -62,12 +68,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
             session_max_seconds=settings.session_max_seconds,
             token_max_days=settings.token_max_days,
         ),
+        artifacts=artifacts,
     )
     register_all(bus)
-    artifacts = artifact_store_from_url(
-        settings.resolved_artifact_store_url,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        s3_multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
-        s3_multipart_part_bytes=settings.s3_multipart_part_bytes,
-    )
     return Platform(settings, engine, bus, artifacts)

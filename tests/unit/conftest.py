@@ -12,7 +12,7 @@ from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
 from charter.services.handlers import register_all
 from charter.services.messagebus import MessageBus
-from tests.unit.fakes import FakeClock, FakeSigner, FakeStore, MemoryWitness
+from tests.unit.fakes import FakeClock, FakeSigner, FakeStore, MemoryArtifactStore, MemoryWitness
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "acme" / "charter.yaml"
 SYSTEM = Identity("system", "test")
@@ -26,7 +26,9 @@ class World:
         self.clock = FakeClock()
         self.witness = MemoryWitness()
         self.trail = AuditTrail(FakeSigner(), self.witness, self.clock, checkpoint_every=4)
-        self.bus = MessageBus(self.store.uow, Authorizer(CedarPolicyEngine()), self.trail, self.clock)
+        self.artifacts = MemoryArtifactStore()
+        self.bus = MessageBus(self.store.uow, Authorizer(CedarPolicyEngine()), self.trail, self.clock,
+                              artifacts=self.artifacts)
         register_all(self.bus)
         self.init = self.bus.handle(c.InitOrg("acme"), SYSTEM)
         self.admin = self.bus.authenticate(self.init.bearer)

@@ -19,6 +19,9 @@ class ActionGroup(StrEnum):
     SELF_SERVICE = "SelfService"
     MANAGE_ORG = "org:Manage"
     READ_AUDIT = "audit:Read"
+    READ_REGISTRY = "registry:Read"
+    WRITE_REGISTRY = "registry:Write"
+    DECIDE_PACKAGES = "registry:Decide"
 
 
 class Action(StrEnum):
@@ -40,6 +43,16 @@ class Action(StrEnum):
     REVOKE_TOKEN = "iam:RevokeToken"
     LIST_AUDIT = "audit:ListRecords"
     VERIFY_AUDIT = "audit:Verify"
+    CREATE_GROUP = "registry:CreateModelPackageGroup"
+    LIST_GROUPS = "registry:ListModelPackageGroups"
+    READ_GROUP = "registry:DescribeModelPackageGroup"
+    UPLOAD_ARTIFACT = "registry:UploadArtifact"
+    READ_ARTIFACT = "registry:GetArtifact"
+    REGISTER_PACKAGE = "registry:RegisterModelPackage"
+    LIST_PACKAGES = "registry:ListModelPackages"
+    READ_PACKAGE = "registry:DescribeModelPackage"
+    APPROVE_PACKAGE = "registry:ApproveModelPackage"
+    REJECT_PACKAGE = "registry:RejectModelPackage"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -63,6 +76,16 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.REVOKE_TOKEN: (ActionGroup.MANAGE_ORG,),
     Action.LIST_AUDIT: (ActionGroup.READ_AUDIT,),
     Action.VERIFY_AUDIT: (ActionGroup.READ_AUDIT,),
+    Action.CREATE_GROUP: (ActionGroup.WRITE_REGISTRY,),
+    Action.LIST_GROUPS: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
+    Action.READ_GROUP: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
+    Action.UPLOAD_ARTIFACT: (ActionGroup.WRITE_REGISTRY,),
+    Action.READ_ARTIFACT: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
+    Action.REGISTER_PACKAGE: (ActionGroup.WRITE_REGISTRY,),
+    Action.LIST_PACKAGES: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
+    Action.READ_PACKAGE: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
+    Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
+    Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
 }
 
 

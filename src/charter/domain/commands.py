@@ -5,8 +5,10 @@ Each has exactly one handler; a handler that fails leaves the state as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,13 @@ class Command(Message):
 @dataclass(frozen=True, slots=True)
 class Query(Message):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(Query):
+    """Moves bytes outside the database (an upload into the artifact store): it runs in a read-only
+    transaction so no writer waits on it, and what it did — or why it was refused — is audited
+    once that transaction has closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +146,89 @@ class ListAudit(Query):
 @dataclass(frozen=True, slots=True)
 class VerifyAudit(Query):
     pass
+
+
+# --- registry -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CreateModelPackageGroup(Command):
+    account: str
+    name: str
+    description: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    readers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListModelPackageGroups(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetModelPackageGroup(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadArtifact(Transfer):
+    """Stream bytes into an account's artifact store; the server names them by their SHA-256."""
+
+    account: str
+    chunks: Iterable[bytes]
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetArtifact(Query):
+    account: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterModelPackage(Command):
+    account: str
+    group: str
+    format: str
+    artifacts: tuple[ArtifactRef, ...]
+    signature: dict[str, Any] | None = None
+    metrics: tuple[tuple[str, float], ...] = ()
+    sample_payload: dict[str, Any] | None = None
+    description: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    run: str | None = None
+    run_started_by: str | None = None
+    datasets: tuple[str, ...] = ()
+    product_version: str | None = None
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListModelPackages(Query):
+    account: str
+    group: str
+    status: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetModelPackage(Query):
+    account: str
+    group: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideModelPackage(Command):
+    account: str
+    group: str
+    version: int
+    status: str
+    comment: str = ""

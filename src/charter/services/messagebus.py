@@ -4,7 +4,10 @@ The bus, not the handlers, owns the transaction and the audit trail around it:
 - a command's handler states what it did (``ctx.audit``); the bus appends those records and the
   events the handler emitted in the same transaction as the change, then commits;
 - any refusal rolls the change back and is then audited in a transaction of its own, so a denial
-  leaves a record and nothing else.
+  leaves a record and nothing else;
+- a query that does work outside the database (streaming an upload into the artifact store, where
+  holding a write transaction would stall every other writer) may still audit what it did: its
+  records are appended once its read-only transaction has closed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, TypeVar
 
 from charter.domain.audit import AuditEntry, Outcome
 from charter.domain.authz import Action, Decision, Resource
-from charter.domain.commands import Command, Message
+from charter.domain.commands import Command, Message, Transfer
 from charter.domain.crn import CRN
 from charter.domain.events import Event
 from charter.domain.identity import Identity
@@ -24,7 +27,7 @@ from charter.errors import CharterError, PermissionDenied, ServerError, Unauthen
 from charter.services.audit import AuditTrail
 from charter.services.authentication import authenticate
 from charter.services.authorization import Authorizer
-from charter.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from charter.services.ports import ArtifactStore, Clock, UnitOfWork, UnitOfWorkFactory
 
 M = TypeVar("M", bound=Message)
 
@@ -44,6 +47,7 @@ class HandlerContext:
     trail: AuditTrail
     clock: Clock
     limits: Limits
+    artifacts: ArtifactStore | None
     request_id: str | None = None
     audited: list[AuditEntry] = field(default_factory=list)
     target: tuple[str, str, str] | None = None  # (account, resource, action) of the last decision
@@ -79,6 +83,7 @@ class MessageBus:
     trail: AuditTrail
     clock: Clock
     limits: Limits = field(default_factory=Limits)
+    artifacts: ArtifactStore | None = None
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
 
     def register(self, message_type: type[M], handler: Callable[[M, HandlerContext], Any]) -> None:
@@ -107,7 +112,7 @@ class MessageBus:
                         refused = error
                 if identity is not None:
                     ctx = HandlerContext(uow, identity, self.authorizer, self.trail, self.clock,
-                                         self.limits, request_id)
+                                         self.limits, self.artifacts, request_id)
                     result = handler(message, ctx)
                     if isinstance(message, Command):
                         if not ctx.audited:
@@ -115,9 +120,14 @@ class MessageBus:
                         for entry in ctx.audited:
                             self.trail.append(uow, entry)
                         uow.commit()
-                    return result
+            if ctx is not None:
+                if not isinstance(message, Command):
+                    for entry in ctx.audited:
+                        self.record(entry)
+                return result
         except CharterError as error:
-            if identity is not None and (isinstance(message, Command) or isinstance(error, PermissionDenied)):
+            audited = isinstance(message, Command | Transfer) or isinstance(error, PermissionDenied)
+            if identity is not None and audited:
                 self._audit_refusal(message, identity, request_id, error, ctx)
             raise
         assert refused is not None
