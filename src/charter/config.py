@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         default_factory=lambda: Path.home() / ".config" / "charter",
         description="Where the CLI keeps its profiles (server URL, token, assumed-role session).",
     )
+    max_artifact_bytes: int = Field(
+        default=5 * 1024**3, ge=1024, description="Largest artifact one upload may store."
+    )
     page_size_default: int = Field(default=50, ge=1, description="Items per page when none is asked for.")
     page_size_max: int = Field(default=500, ge=1, description="Largest page a caller may ask for.")
     artifact_store_url: str | None = Field(

@@ -17,12 +17,19 @@ from tests.conftest import EXAMPLE
 from tests.integration.conftest import Org, auth
 
 PUBLIC = {("GET", "/healthz")}
-SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "0000000000000000"}
+SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "0000000000000000",
+                      "group": "churn", "version": "1", "sha256": "0" * 64}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
     "/api/v1/sessions": {"account": "ml-dev", "role": "lead-data-scientist"},
+    "/api/v1/accounts/{account}/registry/groups": {"name": "churn"},
+    "/api/v1/accounts/{account}/registry/groups/{group}/packages": {
+        "format": "skops", "artifacts": [{"path": "model.skops", "sha256": "0" * 64}]},
+    "/api/v1/accounts/{account}/registry/groups/{group}/packages/{version}/approve": {"comment": "ok"},
+    "/api/v1/accounts/{account}/registry/groups/{group}/packages/{version}/reject": {"comment": "no"},
 }
+SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes"}
 
 
 def _routes(api: TestClient) -> list[tuple[str, str]]:
@@ -66,7 +73,10 @@ def test_every_api_route_reaches_a_policy_decision(api: TestClient, org: Org, wh
         if (method, path) in PUBLIC:
             continue
         decided.clear()
-        response = api.request(method, _concrete(path), headers=headers, json=SAMPLE_BODIES.get(path))
+        if path in SAMPLE_RAW_BODIES:
+            response = api.request(method, _concrete(path), headers=headers, content=SAMPLE_RAW_BODIES[path])
+        else:
+            response = api.request(method, _concrete(path), headers=headers, json=SAMPLE_BODIES.get(path))
         assert response.status_code != 500, (method, path, response.text)
         assert decided, f"{method} {path} answered {response.status_code} without a policy decision"
         if who == "nobody" and path not in ("/api/v1/whoami",):

@@ -195,3 +195,107 @@ class VerifyOut(Model):
 class Health(Model):
     status: Literal["ok"]
     version: str
+
+
+class GroupCreate(Request):
+    name: str = Field(max_length=63)
+    description: str = Field("", max_length=4000)
+    tags: dict[str, str] = Field(default_factory=dict)
+    readers: list[str] = Field(default_factory=list, max_length=200,
+                               description="Accounts, or ou:<unit>, that may read this group.")
+
+
+class GroupOut(Model):
+    account: str
+    name: str
+    description: str
+    tags: dict[str, str]
+    readers: list[str]
+    crn: str
+
+
+class BlobOut(Model):
+    account: str
+    sha256: str
+    size: int
+
+
+class ArtifactIn(Request):
+    path: str = Field(max_length=512, description="Where the file sits in the package, e.g. model.skops.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="The digest an upload returned.")
+
+
+class ArtifactOut(Model):
+    path: str
+    size: int
+    sha256: str
+
+
+class ColumnIn(Request):
+    name: str = Field(max_length=128)
+    dtype: str = Field(max_length=64)
+
+
+class SignatureIn(Request):
+    inputs: list[ColumnIn] = Field(max_length=10_000)
+    outputs: list[ColumnIn] = Field(default_factory=list, max_length=10_000)
+
+
+class LineageIn(Request):
+    run: str | None = Field(None, max_length=200)
+    run_started_by: str | None = Field(None, max_length=63)
+    datasets: list[str] = Field(default_factory=list, max_length=200)
+    product_version: str | None = Field(None, max_length=200)
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class PackageCreate(Request):
+    format: str = Field(max_length=32, description="skops or onnx; pickle-based formats are refused.")
+    artifacts: list[ArtifactIn] = Field(min_length=1, max_length=200)
+    signature: SignatureIn | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    sample_payload: dict[str, Any] | None = None
+    description: str = Field("", max_length=4000)
+    tags: dict[str, str] = Field(default_factory=dict)
+    lineage: LineageIn = Field(default_factory=LineageIn)
+
+
+class StatusChangeOut(Model):
+    status: str
+    previous: str | None
+    actor: str
+    comment: str
+    time: datetime
+    digests: list[str]
+
+
+class LineageOut(Model):
+    registered_by: str
+    run: str | None
+    run_started_by: str | None
+    datasets: list[str]
+    product_version: str | None
+    parameters: dict[str, str]
+
+
+class PackageOut(Model):
+    account: str
+    group: str
+    version: int
+    status: Literal["PendingManualApproval", "Approved", "Rejected"]
+    format: str
+    artifacts: list[ArtifactOut]
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    sample_payload: dict[str, Any] | None
+    description: str
+    tags: dict[str, str]
+    origin: str | None
+    lineage: LineageOut
+    history: list[StatusChangeOut]
+    created_at: datetime
+    crn: str
+
+
+class DecisionIn(Request):
+    comment: str = Field("", max_length=4000)

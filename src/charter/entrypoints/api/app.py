@@ -8,10 +8,10 @@ from charter import __version__
 from charter.bootstrap import Platform
 from charter.client.models import Health
 from charter.entrypoints.api import errors
-from charter.entrypoints.api.middleware import API_PREFIX, GuardMiddleware
-from charter.entrypoints.api.routes import audit, iam, org
+from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
+from charter.entrypoints.api.routes import audit, iam, org, registry
 
-ROUTERS = (org.router, iam.router, audit.router)  # all mounted under API_PREFIX
+ROUTERS = (org.router, iam.router, audit.router, registry.router)  # all mounted under API_PREFIX
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -25,7 +25,8 @@ def create_app(platform: Platform) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     errors.install(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes)
+    app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes,
+                       large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes))
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def health() -> Health:

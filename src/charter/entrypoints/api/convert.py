@@ -10,10 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from charter.client import models as m
+from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import Account, OrgPolicy, OrgUnit, Principal, RoleBinding, RoleDefinition
 from charter.domain.plan import Change
+from charter.domain.registry import ModelPackage, ModelPackageGroup
 from charter.errors import ValidationError
 from charter.services.ports import Page
 
@@ -70,18 +72,18 @@ def role(r: RoleDefinition) -> m.RoleOut:
 
 
 def policy(p: OrgPolicy, source: str) -> m.PolicyOut:
-    return m.PolicyOut(id=p.id, description=p.description, text=p.text, source=source)  # type: ignore[arg-type]
+    return m.PolicyOut(id=p.id, description=p.description, text=p.text, source=source)
 
 
 def change(c: Change) -> m.ChangeOut:
-    return m.ChangeOut(kind=c.kind, action=str(c.action), name=c.name, summary=c.describe(),  # type: ignore[arg-type]
+    return m.ChangeOut(kind=c.kind, action=str(c.action), name=c.name, summary=c.describe(),
                        before=c.before, after=c.after)
 
 
 def token(t: ApiToken, now: datetime) -> m.TokenOut:
     return m.TokenOut(id=t.id, principal=t.principal, description=t.description,
                       created_at=t.created_at, created_by=t.created_by, expires_at=t.expires_at,
-                      revoked_at=t.revoked_at, state=t.state(now), crn=str(t.crn))  # type: ignore[arg-type]
+                      revoked_at=t.revoked_at, state=t.state(now), crn=str(t.crn))
 
 
 def session(s: Session) -> m.SessionOut:
@@ -95,3 +97,32 @@ def record(r: AuditRecord) -> m.AuditRecordOut:
 
 def verify(v: VerifyResult) -> m.VerifyOut:
     return m.VerifyOut(**v.to_dict())
+
+
+def group(g: ModelPackageGroup) -> m.GroupOut:
+    return m.GroupOut(account=g.account, name=g.name, description=g.description, tags=dict(g.tags),
+                      readers=list(g.readers), crn=str(g.crn))
+
+
+def blob(b: BlobInfo) -> m.BlobOut:
+    return m.BlobOut(account=b.account, sha256=b.sha256, size=b.size)
+
+
+def package(p: ModelPackage) -> m.PackageOut:
+    signature = None if p.signature is None else {
+        "inputs": [{"name": c.name, "dtype": c.dtype} for c in p.signature.inputs],
+        "outputs": [{"name": c.name, "dtype": c.dtype} for c in p.signature.outputs]}
+    lineage = p.lineage
+    return m.PackageOut(
+        account=p.account, group=p.group, version=p.version, status=p.status.value, format=str(p.format),
+        artifacts=[m.ArtifactOut(path=a.path, size=a.size, sha256=a.sha256) for a in p.artifacts],
+        signature=signature, metrics=dict(p.metrics), sample_payload=p.sample_payload,
+        description=p.description, tags=dict(p.tags), origin=p.origin,
+        lineage=m.LineageOut(registered_by=lineage.registered_by, run=lineage.run,
+                             run_started_by=lineage.run_started_by, datasets=list(lineage.datasets),
+                             product_version=lineage.product_version, parameters=dict(lineage.parameters)),
+        history=[m.StatusChangeOut(status=str(h.status), previous=str(h.previous) if h.previous else None,
+                                   actor=h.actor, comment=h.comment, time=h.time, digests=list(h.digests))
+                 for h in p.history],
+        created_at=p.created_at, crn=str(p.crn),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -16,6 +17,8 @@ from charter.services.authorization import decision_trace
 log = logging.getLogger("charter.api")
 
 API_PREFIX = "/api/v1"
+# Artifact uploads are the one kind of request allowed a body larger than a JSON document.
+UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/artifacts$")
 
 
 async def send_error(send: Send, error: CharterError, request_id: str) -> None:
@@ -32,9 +35,11 @@ class _BodyTooLarge(Exception):
 
 
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int,
+                 large_bodies: tuple[re.Pattern[str], int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.large_bodies = large_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,10 +47,12 @@ class GuardMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        too_large = TooLarge(f"request body larger than {self.max_body_bytes} bytes",
-                             limit=self.max_body_bytes)
+        limit = self.max_body_bytes
+        if self.large_bodies is not None and self.large_bodies[0].match(scope["path"]):
+            limit = self.large_bodies[1]
+        too_large = TooLarge(f"request body larger than {limit} bytes", limit=limit)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body_bytes):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 await send_error(send, too_large, request_id)
                 return
 
@@ -56,7 +63,7 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
             return message
