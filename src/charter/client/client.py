@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -13,6 +14,12 @@ from charter.client import models as m
 from charter.errors import ConnectionFailed, ServerError, error_from_payload
 
 T = TypeVar("T", bound=BaseModel)
+CHUNK = 1024 * 1024
+
+
+def _read_chunks(source: BinaryIO) -> Iterator[bytes]:
+    while chunk := source.read(CHUNK):
+        yield chunk
 
 
 class Client:
@@ -138,6 +145,59 @@ class Client:
 
     def policies(self) -> m.PoliciesOut:
         return self._get(m.PoliciesOut, "/policies")
+
+    # --- registry --------------------------------------------------------------------------
+
+    def create_group(self, account: str, name: str, *, description: str = "",
+                     tags: dict[str, str] | None = None, readers: list[str] | None = None) -> m.GroupOut:
+        body = m.GroupCreate(name=name, description=description, tags=tags or {}, readers=readers or [])
+        return self._send("POST", m.GroupOut, f"/accounts/{account}/registry/groups", body)
+
+    def groups(self, account: str) -> Iterator[m.GroupOut]:
+        return self._pages(m.GroupOut, f"/accounts/{account}/registry/groups")
+
+    def group(self, account: str, name: str) -> m.GroupOut:
+        return self._get(m.GroupOut, f"/accounts/{account}/registry/groups/{name}")
+
+    def upload_artifact(self, account: str, source: bytes | BinaryIO | Path) -> m.BlobOut:
+        """Stream bytes, a file object or a file into the account's artifact store."""
+        if isinstance(source, Path):
+            with source.open("rb") as f:
+                return self.upload_artifact(account, f)
+        content: bytes | Iterator[bytes] = source if isinstance(source, bytes) else _read_chunks(source)
+        response = self._request("POST", f"/api/v1/accounts/{account}/artifacts", content=content,
+                                 headers={"content-type": "application/octet-stream"})
+        return self._parse(m.BlobOut, response)
+
+    def download_artifact(self, account: str, sha256: str) -> Iterator[bytes]:
+        try:
+            with self._http.stream("GET", f"/api/v1/accounts/{account}/artifacts/{sha256}") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_payload(response.status_code, response.json())
+                yield from response.iter_bytes()
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach {self.server}: {error}") from None
+
+    def register_package(self, account: str, group: str, body: m.PackageCreate) -> m.PackageOut:
+        return self._send("POST", m.PackageOut, f"/accounts/{account}/registry/groups/{group}/packages", body)
+
+    def packages(self, account: str, group: str, *, status: str | None = None) -> Iterator[m.PackageOut]:
+        return self._pages(m.PackageOut, f"/accounts/{account}/registry/groups/{group}/packages", status=status)
+
+    def package(self, account: str, group: str, version: int) -> m.PackageOut:
+        return self._get(m.PackageOut, f"/accounts/{account}/registry/groups/{group}/packages/{version}")
+
+    def approve(self, account: str, group: str, version: int, comment: str = "") -> m.PackageOut:
+        return self._decide("approve", account, group, version, comment)
+
+    def reject(self, account: str, group: str, version: int, comment: str = "") -> m.PackageOut:
+        return self._decide("reject", account, group, version, comment)
+
+    def _decide(self, verb: str, account: str, group: str, version: int, comment: str) -> m.PackageOut:
+        return self._send("POST", m.PackageOut,
+                          f"/accounts/{account}/registry/groups/{group}/packages/{version}/{verb}",
+                          m.DecisionIn(comment=comment))
 
     # --- audit -----------------------------------------------------------------------------
 
