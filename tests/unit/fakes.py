@@ -16,6 +16,8 @@ from charter.domain.identity import ApiToken, Session
 from charter.domain.names import check_name
 from charter.domain.org import (
     Account,
+    BusPolicy,
+    EventRule,
     Organization,
     OrgPolicy,
     OrgState,
@@ -112,6 +114,21 @@ class FakeOrgRepository:
 
     def delete_policy(self, policy_id: str) -> None:
         del self.d.state.policies[policy_id]
+
+    def put_bus_policy(self, policy: BusPolicy) -> None:
+        self.d.state.bus_policies[policy.account] = policy
+
+    def delete_bus_policy(self, account: str) -> None:
+        del self.d.state.bus_policies[account]
+
+    def put_rule(self, rule: EventRule) -> None:
+        self.d.state.rules[rule.key] = rule
+
+    def delete_rule(self, account: str, name: str) -> None:
+        del self.d.state.rules[f"{account}/{name}"]
+
+    def list_rules(self, account: str) -> list[EventRule]:
+        return [r for _, r in sorted(self.d.state.rules.items()) if r.account == account]
 
 
 class FakeTokenRepository:

@@ -137,6 +137,60 @@ class OrgPolicy:
         return CRN(MANAGEMENT_ACCOUNT, "iam", "policy", self.id)
 
 
+class TargetKind(StrEnum):
+    HANDLER = "handler"
+    BUS = "bus"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EventTarget:
+    """Where a rule sends a matching event: a built-in handler, another account's bus, a webhook."""
+
+    kind: TargetKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRule:
+    """An EventBridge-style rule on one account's bus. ``pattern`` is the canonical JSON text of a
+    pattern that ``charter.domain.patterns.compile_pattern`` accepts."""
+
+    account: str
+    name: str
+    pattern: str
+    targets: tuple[EventTarget, ...]
+    description: str = ""
+    enabled: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.account}/{self.name}"
+
+    @property
+    def crn(self) -> CRN:
+        return CRN(self.account, "events", "rule", self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class BusPolicy:
+    """Which other accounts may put events on an account's bus: account names or ``ou:<unit>``."""
+
+    account: str
+    allow: tuple[str, ...]
+
+    @property
+    def crn(self) -> CRN:
+        return CRN(self.account, "events", "event-bus", "default")
+
+    def admits(self, state: OrgState, source: str) -> bool:
+        if source == self.account or source in self.allow:
+            return True
+        account = state.accounts.get(source)
+        chain = state.ou_ancestors(account.ou) if account else []
+        return any(f"ou:{unit}" in self.allow for unit in chain)
+
+
 @dataclass(slots=True)
 class OrgState:
     """Everything ``charter apply`` manages, as it stands (or as a file wants it)."""
@@ -147,6 +201,8 @@ class OrgState:
     roles: dict[str, RoleDefinition] = field(default_factory=dict)
     bindings: set[RoleBinding] = field(default_factory=set)
     policies: dict[str, OrgPolicy] = field(default_factory=dict)
+    bus_policies: dict[str, BusPolicy] = field(default_factory=dict)
+    rules: dict[str, EventRule] = field(default_factory=dict)
 
     def ou_ancestors(self, ou: str | None) -> list[str]:
         chain: list[str] = []

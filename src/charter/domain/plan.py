@@ -16,11 +16,18 @@ from charter.domain.org import (
     MANAGEMENT_ACCOUNT,
     Account,
     AccountKind,
+    EventRule,
+    EventTarget,
     OrgState,
     Role,
     RoleBinding,
     RoleDefinition,
+    TargetKind,
 )
+
+# The handlers a rule may target by name. The promotion handler joins when it exists; a name that
+# nothing implements would accept events and drop them.
+BUILTIN_HANDLERS: frozenset[str] = frozenset()
 
 
 class ChangeAction(StrEnum):
@@ -70,6 +77,8 @@ def merge(current: OrgState, desired: OrgState) -> OrgState:
         roles={**builtin_roles(), **{k: replace(v, builtin=False) for k, v in desired.roles.items()}},
         bindings=set(desired.bindings),
         policies=dict(desired.policies),
+        bus_policies=dict(desired.bus_policies),
+        rules=dict(desired.rules),
     )
 
 
@@ -93,12 +102,50 @@ def validate(current: OrgState, result: OrgState) -> list[Problem]:
             problems.append(Problem(f"{where}.account", f"unknown account {b.account!r}"))
         if b.role not in result.roles:
             problems.append(Problem(f"{where}.role", f"unknown role {b.role!r}"))
+    problems.extend(_event_problems(result))
     if not any(b.role == Role.ORG_ADMIN and b.account == MANAGEMENT_ACCOUNT for b in result.bindings):
         problems.append(
             Problem("roleBindings", f"no principal would hold {Role.ORG_ADMIN} in the "
                     f"{MANAGEMENT_ACCOUNT} account; the organization would lock itself out")
         )
     return problems
+
+
+def _event_problems(result: OrgState) -> list[Problem]:
+    problems: list[Problem] = []
+    for policy in result.bus_policies.values():
+        where = f"eventBuses[{policy.account}]"
+        if policy.account not in result.accounts:
+            problems.append(Problem(f"{where}.account", f"unknown account {policy.account!r}"))
+        for allowed in policy.allow:
+            known = result.units if allowed.startswith("ou:") else result.accounts
+            if allowed.removeprefix("ou:") not in known:
+                problems.append(Problem(f"{where}.allow", f"unknown account or unit {allowed!r}"))
+    for rule in result.rules.values():
+        where = f"rules[{rule.key}]"
+        if rule.account not in result.accounts:
+            problems.append(Problem(f"{where}.account", f"unknown account {rule.account!r}"))
+        for target in rule.targets:
+            problems.extend(_target_problems(result, rule, target, f"{where}.targets"))
+    return problems
+
+
+def _target_problems(result: OrgState, rule: EventRule, target: EventTarget, where: str) -> list[Problem]:
+    if target.kind is TargetKind.BUS:
+        if target.value not in result.accounts:
+            return [Problem(where, f"unknown target account {target.value!r}")]
+        if target.value == rule.account:
+            return [Problem(where, "a rule cannot send events back to its own bus")]
+        policy = result.bus_policies.get(target.value)
+        if policy is None or not policy.admits(result, rule.account):
+            return [Problem(where, f"the bus of {target.value} does not admit events from {rule.account}; "
+                                   f"allow it under eventBuses")]
+    if target.kind is TargetKind.HANDLER and target.value not in BUILTIN_HANDLERS:
+        known = ", ".join(sorted(BUILTIN_HANDLERS)) or "none yet"
+        return [Problem(where, f"unknown handler {target.value!r} (built-in handlers: {known})")]
+    if target.kind is TargetKind.WEBHOOK and not target.value.startswith(("https://", "http://")):
+        return [Problem(where, f"a webhook target is an http(s) URL, not {target.value!r}")]
+    return []
 
 
 def _account_problems(account: Account, existing: Account | None, result: OrgState) -> list[Problem]:
@@ -130,6 +177,8 @@ def diff(current: OrgState, result: OrgState) -> list[Change]:
     custom_then = {k: v for k, v in result.roles.items() if not v.builtin}
     changes += _diff_named("role", custom_now, custom_then, delete=True)
     changes += _diff_named("policy", current.policies, result.policies, delete=True)
+    changes += _diff_named("event-bus-policy", current.bus_policies, result.bus_policies, delete=True)
+    changes += _diff_named("event-rule", current.rules, result.rules, delete=True)
     for b in sorted(result.bindings - current.bindings):
         changes.append(Change("role-binding", ChangeAction.CREATE, _binding_name(b), after=asdict(b)))
     for b in sorted(current.bindings - result.bindings):

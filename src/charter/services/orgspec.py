@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -13,6 +14,9 @@ from charter.domain.names import NAME_PATTERN
 from charter.domain.org import (
     Account,
     AccountKind,
+    BusPolicy,
+    EventRule,
+    EventTarget,
     OrgPolicy,
     OrgState,
     OrgUnit,
@@ -21,7 +25,9 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
     Stage,
+    TargetKind,
 )
+from charter.domain.patterns import validate_pattern
 from charter.domain.plan import Problem
 from charter.errors import ValidationError
 
@@ -71,6 +77,26 @@ class PolicySpec(_Spec):
     cedar: str = Field(min_length=1, max_length=64 * 1024)
 
 
+class BusSpec(_Spec):
+    account: Name
+    allow: list[str] = Field(default_factory=list, max_length=200)
+
+
+class TargetSpec(_Spec):
+    handler: Name | None = None
+    bus: Name | None = None
+    webhook: str | None = Field(None, max_length=2048)
+
+
+class RuleSpec(_Spec):
+    account: Name
+    name: Name
+    description: str = ""
+    enabled: bool = True
+    pattern: dict[str, Any]
+    targets: list[TargetSpec] = Field(min_length=1, max_length=5)
+
+
 class OrgDocument(_Spec):
     api_version: str = Field("charter/v1", alias="apiVersion", pattern=r"^charter/v1$")
     organization: Name
@@ -80,10 +106,12 @@ class OrgDocument(_Spec):
     roles: list[RoleSpec] = Field(default_factory=list)
     role_bindings: list[BindingSpec] = Field(default_factory=list, alias="roleBindings")
     policies: list[PolicySpec] = Field(default_factory=list)
+    event_buses: list[BusSpec] = Field(default_factory=list, alias="eventBuses")
+    rules: list[RuleSpec] = Field(default_factory=list)
 
 
 _ALIASES = {"org_units": "orgUnits", "role_bindings": "roleBindings", "display_name": "displayName",
-            "api_version": "apiVersion"}
+            "api_version": "apiVersion", "event_buses": "eventBuses"}
 
 
 def refuse(filename: str, problems: Iterable[Problem]) -> ValidationError:
@@ -145,6 +173,25 @@ def desired_state(doc: OrgDocument, filename: str) -> OrgState:
         if key in seen_bindings:
             problems.append(Problem(f"roleBindings[{i}]", "duplicate role binding"))
         seen_bindings.add(key)
+    problems += _duplicates("eventBuses", [b.account for b in doc.event_buses])
+    problems += _duplicates("rules", [f"{r.account}/{r.name}" for r in doc.rules])
+    rules = {}
+    for rule in doc.rules:
+        where = f"rules[{rule.account}/{rule.name}]"
+        for problem in validate_pattern(rule.pattern):
+            problems.append(Problem(f"{where}.pattern.{problem.field}".replace(".(pattern)", ""), problem.reason))
+        targets = []
+        for j, target in enumerate(rule.targets):
+            given = [(kind, value) for kind, value in (
+                (TargetKind.HANDLER, target.handler), (TargetKind.BUS, target.bus),
+                (TargetKind.WEBHOOK, target.webhook)) if value is not None]
+            if len(given) != 1:
+                problems.append(Problem(f"{where}.targets[{j}]", "name exactly one of handler, bus or webhook"))
+                continue
+            targets.append(EventTarget(*given[0]))
+        pattern_text = json.dumps(rule.pattern, sort_keys=True, separators=(",", ":"))
+        rules[f"{rule.account}/{rule.name}"] = EventRule(rule.account, rule.name, pattern_text, tuple(targets),
+                                                         rule.description, rule.enabled)
     if problems:
         raise refuse(filename, problems)
     return OrgState(
@@ -154,4 +201,6 @@ def desired_state(doc: OrgDocument, filename: str) -> OrgState:
         roles={r.name: RoleDefinition(r.name, r.description) for r in doc.roles},
         bindings={RoleBinding(b.principal, b.account, b.role) for b in doc.role_bindings},
         policies={p.id: OrgPolicy(p.id, p.cedar, p.description) for p in doc.policies},
+        bus_policies={b.account: BusPolicy(b.account, tuple(b.allow)) for b in doc.event_buses},
+        rules=rules,
     )

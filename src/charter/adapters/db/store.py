@@ -33,6 +33,9 @@ from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
     Account,
     AccountKind,
+    BusPolicy,
+    EventRule,
+    EventTarget,
     Organization,
     OrgPolicy,
     OrgState,
@@ -42,6 +45,7 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
     Stage,
+    TargetKind,
 )
 from charter.domain.plan import builtin_roles
 
@@ -69,6 +73,12 @@ class _Repo:
 def _account(row: Row[Any]) -> Account:
     return Account(row.name, AccountKind(row.kind), Stage(row.stage) if row.stage else None, row.ou,
                    row.description)
+
+
+def _rule(row: Row[Any]) -> EventRule:
+    return EventRule(row.account, row.name, row.pattern,
+                     tuple(EventTarget(TargetKind(kind), value) for kind, value in row.targets),
+                     row.description, bool(row.enabled))
 
 
 def _principal(row: Row[Any]) -> Principal:
@@ -105,6 +115,9 @@ class SqlOrgRepository(_Repo):
                    **{r.name: RoleDefinition(r.name, r.description) for r in c.execute(select(t.roles))}},
             bindings={RoleBinding(r.principal, r.account, r.role) for r in c.execute(select(t.role_bindings))},
             policies={r.id: OrgPolicy(r.id, r.text, r.description) for r in c.execute(select(t.policies))},
+            bus_policies={r.account: BusPolicy(r.account, tuple(r.allow))
+                          for r in c.execute(select(t.event_bus_policies))},
+            rules={rule.key: rule for rule in map(_rule, c.execute(select(t.event_rules)))},
         )
 
     def get_account(self, name: str) -> Account | None:
@@ -180,6 +193,29 @@ class SqlOrgRepository(_Repo):
 
     def delete_policy(self, policy_id: str) -> None:
         self.conn.execute(delete(t.policies).where(t.policies.c.id == policy_id))
+
+    def put_bus_policy(self, policy: BusPolicy) -> None:
+        _upsert(self.conn, t.event_bus_policies, "account",
+                {"account": policy.account, "allow": list(policy.allow)})
+
+    def delete_bus_policy(self, account: str) -> None:
+        self.conn.execute(delete(t.event_bus_policies).where(t.event_bus_policies.c.account == account))
+
+    def put_rule(self, rule: EventRule) -> None:
+        self.delete_rule(rule.account, rule.name)
+        self.conn.execute(insert(t.event_rules).values(
+            account=rule.account, name=rule.name, pattern=rule.pattern,
+            targets=[[str(x.kind), x.value] for x in rule.targets], description=rule.description,
+            enabled=rule.enabled))
+
+    def delete_rule(self, account: str, name: str) -> None:
+        r = t.event_rules.c
+        self.conn.execute(delete(t.event_rules).where(and_(r.account == account, r.name == name)))
+
+    def list_rules(self, account: str) -> list[EventRule]:
+        r = t.event_rules.c
+        rows = self.conn.execute(select(t.event_rules).where(r.account == account).order_by(r.name))
+        return [_rule(row) for row in rows]
 
 
 def _token(row: Row[Any]) -> ApiToken:

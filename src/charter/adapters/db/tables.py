@@ -231,3 +231,21 @@ model_packages = Table(
     ForeignKeyConstraint(["account", "group"], ["model_package_groups.account", "model_package_groups.name"]),
     Index("ix_model_packages_latest", "account", "group", "status", "version"),
 )
+
+event_bus_policies = Table(
+    "event_bus_policies",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("allow", JSON, nullable=False),
+)
+
+event_rules = Table(
+    "event_rules",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("pattern", Text, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+)

@@ -143,6 +143,16 @@ def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
             repo.put_policy(policy)
     if policy_changed:
         repo.set_policy_revision(org.policy_revision + 1)
+    for bus_account in set(current.bus_policies) - set(result.bus_policies):
+        repo.delete_bus_policy(bus_account)
+    for bus_policy in result.bus_policies.values():
+        if bus_policy != current.bus_policies.get(bus_policy.account):
+            repo.put_bus_policy(bus_policy)
+    for key in set(current.rules) - set(result.rules):
+        repo.delete_rule(current.rules[key].account, current.rules[key].name)
+    for rule in result.rules.values():
+        if rule != current.rules.get(rule.key):
+            repo.put_rule(rule)
     for change in changes:
         _emit_change(ctx, change)
     ctx.audit(Action.APPLY_ORG, resources.organization(org), file=cmd.filename,
@@ -160,6 +170,12 @@ def _emit_change(ctx: HandlerContext, change: Change) -> None:
         account = change.after or change.before or {}
         ctx.emit(Event(event_type("org", "account", what), str(account["name"]),
                        f"crn:charter:{MANAGEMENT_ACCOUNT}:org:account/{account['name']}", data))
+    elif change.kind in ("event-rule", "event-bus-policy"):
+        item = change.after or change.before or {}
+        kind = "rule" if change.kind == "event-rule" else "event-bus"
+        name = item["name"] if change.kind == "event-rule" else "default"
+        ctx.emit(Event(event_type("events", kind, what), str(item["account"]),
+                       f"crn:charter:{item['account']}:events:{kind}/{name}", data))
     else:
         service = "org" if change.kind == "org-unit" else "iam"
         ctx.emit(Event(event_type(service, change.kind, what), MANAGEMENT_ACCOUNT,

@@ -1,0 +1,75 @@
+"""Event buses and rules declared in charter.yaml: validated, applied, kept in step with the file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from charter.domain import commands as c
+from charter.domain.org import EventTarget, TargetKind
+from charter.domain.patterns import compile_pattern
+from charter.errors import ValidationError
+from tests.unit.conftest import World
+
+RULE = """
+  - account: ml-dev
+    name: extra
+    pattern: {pattern}
+    targets:
+      - {target}
+"""
+
+
+def _with_rule(text: str, pattern: str = "{type: [x]}", target: str = "bus: ml-shared-services") -> str:
+    """The example with one more rule at the end of its rules section."""
+    at = text.index("\nroleBindings:")
+    return text[:at].rstrip("\n") + RULE.format(pattern=pattern, target=target) + text[at:]
+
+
+def test_the_example_forwards_approved_dev_packages_to_the_shared_services_bus(world: World) -> None:
+    rules = world.store.data.state.rules
+    rule = rules["ml-dev/forward-approved-packages"]
+    assert rule.targets == (EventTarget(TargetKind.BUS, "ml-shared-services"),)
+    pattern = compile_pattern(json.loads(rule.pattern))
+    event = {"type": "charter.registry.model-package.state-changed", "data": {"status": "Approved"}}
+    assert pattern.matches(event)
+    assert not pattern.matches({**event, "data": {"status": "Rejected"}})
+
+
+def test_an_invalid_pattern_is_refused_naming_the_path(world: World, example_text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        world.bus.handle(c.ApplyOrg(_with_rule(example_text, pattern="{data: {status: [{prefx: A}]}}")),
+                         world.admin)
+    fields = [p["field"] for p in refused.value.details["problems"]]
+    assert any(f.startswith("rules[ml-dev/extra].pattern.data.status[0]") for f in fields), fields
+
+
+def test_a_bus_that_does_not_admit_the_source_account_is_refused(world: World, example_text: str) -> None:
+    text = _with_rule(example_text, target="bus: ml-prod")
+    with pytest.raises(ValidationError, match="does not admit events from ml-dev"):
+        world.bus.handle(c.ApplyOrg(text), world.admin)
+
+
+def test_an_unknown_handler_is_refused(world: World, example_text: str) -> None:
+    with pytest.raises(ValidationError, match="unknown handler 'copy-everything'"):
+        world.bus.handle(c.ApplyOrg(_with_rule(example_text, target="handler: copy-everything")), world.admin)
+
+
+def test_a_target_names_exactly_one_kind(world: World, example_text: str) -> None:
+    text = _with_rule(example_text, target="{bus: ml-shared-services, webhook: 'https://x.example/h'}")
+    with pytest.raises(ValidationError, match="exactly one of handler, bus or webhook"):
+        world.bus.handle(c.ApplyOrg(text), world.admin)
+
+
+def test_a_rule_left_out_of_the_file_is_removed(world: World, example_text: str) -> None:
+    start, end = example_text.index("# Blueprint rules"), example_text.index("roleBindings:")
+    without = example_text[:start] + example_text[end:]
+    result = world.bus.handle(c.ApplyOrg(without), world.admin)
+    assert [(ch.kind, str(ch.action)) for ch in result.changes] == [("event-rule", "delete")]
+    assert world.store.data.state.rules == {}
+    assert "charter.events.rule.deleted" in {e.type for e in world.store.data.outbox}
+
+
+def test_the_example_is_applied_again_without_changes(world: World, example_text: str) -> None:
+    assert world.bus.handle(c.ApplyOrg(example_text), world.admin).changes == []
