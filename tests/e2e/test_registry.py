@@ -11,6 +11,7 @@ import pytest
 from charter.client import models as m
 from charter.client.client import Client
 from charter.errors import NotFound, PermissionDenied, ValidationError
+from tests.models import skops_model
 
 
 def _group(personas: dict[str, Client]) -> str:
@@ -19,8 +20,8 @@ def _group(personas: dict[str, Client]) -> str:
     return name
 
 
-def _register(client: Client, group: str, data: bytes, **lineage: str) -> m.PackageOut:
-    blob = client.upload_artifact("ml-dev", data)
+def _register(client: Client, group: str, **lineage: str) -> m.PackageOut:
+    blob = client.upload_artifact("ml-dev", skops_model())
     return client.register_package("ml-dev", group, m.PackageCreate(
         format="skops", artifacts=[m.ArtifactIn(path="model.skops", sha256=blob.sha256)],
         metrics={"auc": 0.91}, lineage=m.LineageIn(**lineage)))
@@ -36,7 +37,7 @@ def test_an_upload_is_named_by_the_digest_the_server_computes_and_reads_back_who
 
 def test_a_registered_package_waits_for_the_lead_data_scientist(personas: dict[str, Client]) -> None:
     group = _group(personas)
-    package = _register(personas["sam"], group, os.urandom(1000), run="run-1")
+    package = _register(personas["sam"], group, run="run-1")
     assert (package.version, package.status, package.lineage.registered_by) == (1, "PendingManualApproval", "sam")
     approved = personas["lena"].approve("ml-dev", group, 1, "beats v0")
     assert approved.status == "Approved" and approved.history[-1].actor == "lena"
@@ -45,7 +46,7 @@ def test_a_registered_package_waits_for_the_lead_data_scientist(personas: dict[s
 
 def test_self_approval_is_refused_naming_the_policy_and_audited(personas: dict[str, Client]) -> None:
     group = _group(personas)
-    _register(personas["lena"], group, os.urandom(100))
+    _register(personas["lena"], group)
     with pytest.raises(PermissionDenied) as denied:
         personas["lena"].approve("ml-dev", group, 1)
     assert denied.value.details["policy"] == "no-self-approval"
@@ -55,7 +56,7 @@ def test_self_approval_is_refused_naming_the_policy_and_audited(personas: dict[s
 
 def test_a_data_scientist_cannot_approve(personas: dict[str, Client]) -> None:
     group = _group(personas)
-    _register(personas["lena"], group, os.urandom(100))
+    _register(personas["lena"], group)
     with pytest.raises(PermissionDenied):
         personas["sam"].approve("ml-dev", group, 1)
 

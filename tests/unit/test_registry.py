@@ -9,9 +9,10 @@ from charter.domain.audit import Outcome
 from charter.domain.identity import Identity
 from charter.domain.registry import ApprovalStatus, ModelPackage
 from charter.errors import InvalidTransition, NotFound, PermissionDenied, TooLarge, ValidationError
+from tests.models import skops_model
 from tests.unit.conftest import World
 
-MODEL = b"PK\x03\x04 a skops archive stands here"
+MODEL = skops_model()
 
 
 def _group(world: World, who: Identity, account: str = "ml-dev", name: str = "churn",
@@ -162,3 +163,22 @@ def test_an_upload_over_the_limit_leaves_nothing_and_is_audited(world: World) ->
 def test_an_unknown_group_is_not_found(world: World) -> None:
     with pytest.raises(NotFound):
         world.bus.handle(c.GetModelPackageGroup("ml-dev", "nope"), world.token_for("lena"))
+
+
+def test_a_file_that_is_not_what_its_format_says_is_refused(world: World) -> None:
+    lena, sam = world.token_for("lena"), world.token_for("sam")
+    _group(world, lena)
+    blob = world.bus.handle(c.UploadArtifact("ml-dev", [b"\x80\x04K\x01."], 1 << 20), sam)
+    with pytest.raises(ValidationError, match="model.skops: .*pickle"):
+        world.bus.handle(c.RegisterModelPackage("ml-dev", "churn", "skops",
+                                                (c.ArtifactRef("model.skops", blob.sha256),)), sam)
+    assert world.store.data.packages == {}
+
+
+def test_a_package_without_its_model_file_is_refused(world: World) -> None:
+    lena, sam = world.token_for("lena"), world.token_for("sam")
+    _group(world, lena)
+    blob = world.bus.handle(c.UploadArtifact("ml-dev", [MODEL], 1 << 20), sam)
+    with pytest.raises(ValidationError, match="needs its model file"):
+        world.bus.handle(c.RegisterModelPackage("ml-dev", "churn", "skops",
+                                                (c.ArtifactRef("weights.bin", blob.sha256),)), sam)

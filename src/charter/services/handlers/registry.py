@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from charter.domain.artifacts import BlobInfo, check_digest
 from charter.domain.authz import Action, Resource
 from charter.domain.crn import CRN
 from charter.domain.events import Event, event_type
+from charter.domain.model_formats import ModelInspection, inspect_model
 from charter.domain.names import check_name
 from charter.domain.org import Account, OrgState
 from charter.domain.registry import (
@@ -30,6 +32,7 @@ from charter.services.ports import ArtifactStore, Page, paginate
 
 MAX_TEXT = 4000
 MAX_ITEMS = 200
+SPOOL_BYTES = 64 * 1024 * 1024  # model files up to this size are inspected in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,11 @@ def register_package(cmd: c.RegisterModelPackage, ctx: HandlerContext) -> ModelP
             raise ValidationError(f"artifact {ref.path} ({ref.sha256}) was not uploaded to {account.name}",
                                   field="artifacts", path=ref.path)
         artifacts.append(Artifact(ref.path, info.size, info.sha256))
+    inspections = [_inspect(store, account.name, a, model_format) for a in artifacts
+                   if a.path.endswith(f".{model_format}")]
+    if not inspections:
+        raise ValidationError(f"a {model_format} package needs its model file among the artifacts, "
+                              f"named *.{model_format}", field="artifacts")
     version = ctx.uow.registry.allocate_version(account.name, group.name)
     package = ModelPackage(
         account=account.name, group=group.name, version=version, format=model_format,
@@ -179,11 +187,26 @@ def register_package(cmd: c.RegisterModelPackage, ctx: HandlerContext) -> ModelP
     )
     ctx.uow.registry.add_package(package)
     resource = _package_resource(ctx, account, group, package)
-    ctx.audit(Action.REGISTER_PACKAGE, resource, version=version, digests=list(package.digests))
+    ctx.audit(Action.REGISTER_PACKAGE, resource, version=version, digests=list(package.digests),
+              models=[{"format": str(i.format), "estimator": i.estimator, "producer": i.producer_name}
+                      for i in inspections])
     ctx.emit(Event(event_type("registry", "model-package", "registered"), account.name, str(package.crn),
                    {"group": group.name, "version": version, "status": str(package.status),
                     "digests": list(package.digests), "registered_by": ctx.identity.principal}))
     return package
+
+
+def _inspect(store: ArtifactStore, account: str, artifact: Artifact, model_format: ModelFormat) -> ModelInspection:
+    """Check a stored model file really is of its declared, safe format, without loading it."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        for chunk in store.open(account, artifact.sha256):
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            return inspect_model(model_format, spool)  # type: ignore[arg-type]
+        except ValidationError as refused:
+            raise ValidationError(f"{artifact.path}: {refused.message}",
+                                  **{**refused.details, "path": artifact.path}) from None
 
 
 def list_packages(cmd: c.ListModelPackages, ctx: HandlerContext) -> Page[ModelPackage]:
