@@ -80,3 +80,15 @@ def test_an_unknown_version_is_not_found(personas: dict[str, Client]) -> None:
     group = _group(personas)
     with pytest.raises(NotFound):
         personas["lena"].package("ml-dev", group, 99)
+
+
+def test_the_latest_approved_version_is_found(personas: dict[str, Client]) -> None:
+    group = _group(personas)
+    for _ in range(3):
+        _register(personas["sam"], group)
+    personas["lena"].approve("ml-dev", group, 1)
+    personas["lena"].approve("ml-dev", group, 2)
+    assert personas["sam"].latest_package("ml-dev", group).version == 2
+    assert personas["sam"].latest_package("ml-dev", group, "PendingManualApproval").version == 3
+    with pytest.raises(NotFound):
+        personas["sam"].latest_package("ml-dev", group, "Rejected")

@@ -188,6 +188,10 @@ class Client:
     def package(self, account: str, group: str, version: int) -> m.PackageOut:
         return self._get(m.PackageOut, f"/accounts/{account}/registry/groups/{group}/packages/{version}")
 
+    def latest_package(self, account: str, group: str, status: str = "Approved") -> m.PackageOut:
+        return self._get(m.PackageOut, f"/accounts/{account}/registry/groups/{group}/packages/latest",
+                         status=status)
+
     def approve(self, account: str, group: str, version: int, comment: str = "") -> m.PackageOut:
         return self._decide("approve", account, group, version, comment)
 

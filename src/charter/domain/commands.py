@@ -226,6 +226,15 @@ class GetModelPackage(Query):
 
 
 @dataclass(frozen=True, slots=True)
+class GetLatestModelPackage(Query):
+    """The newest version of a group in a status (by default the latest approved one)."""
+
+    account: str
+    group: str
+    status: str = "Approved"
+
+
+@dataclass(frozen=True, slots=True)
 class DecideModelPackage(Command):
     account: str
     group: str

@@ -97,12 +97,16 @@ def packages(ctx: typer.Context, group: str, account: AccountOpt = None,
 
 
 @app.command("show")
-def show_package(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="GROUP/VERSION")],
+def show_package(ctx: typer.Context,
+                 ref: Annotated[str, typer.Argument(help="GROUP/VERSION, or GROUP/latest for the latest approved")],
                  account: AccountOpt = None) -> None:
     """One package: artifacts, metrics, signature and its decision history."""
-    group, version = _ref(ref)
     with _state(ctx).client() as client:
-        p = client.package(_account(ctx, account), group, version)
+        if ref.endswith("/latest"):
+            p = client.latest_package(_account(ctx, account), ref.removesuffix("/latest"))
+        else:
+            group, version = _ref(ref)
+            p = client.package(_account(ctx, account), group, version)
 
     def render() -> None:
         console.print(f"[bold]{escape(p.crn)}[/]  {p.status}  ({p.format})", highlight=False)

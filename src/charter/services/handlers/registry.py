@@ -230,6 +230,17 @@ def get_package(cmd: c.GetModelPackage, ctx: HandlerContext) -> ModelPackage:
     return package
 
 
+def get_latest_package(cmd: c.GetLatestModelPackage, ctx: HandlerContext) -> ModelPackage:
+    account = _account(ctx, cmd.account)
+    group = _require_group(ctx, account, cmd.group)
+    ctx.authorize(Action.LIST_PACKAGES, _group_resource(ctx, account, group))
+    status = _status(cmd.status)
+    package = ctx.uow.registry.latest_package(account.name, group.name, status)
+    if package is None:
+        raise NotFound(f"no {status} version in {group.crn}", status=str(status))
+    return package
+
+
 def decide_package(cmd: c.DecideModelPackage, ctx: HandlerContext) -> ModelPackage:
     status = _status(cmd.status)
     account = _account(ctx, cmd.account)
@@ -317,5 +328,6 @@ HANDLERS: dict[type, Any] = {
     c.RegisterModelPackage: register_package,
     c.ListModelPackages: list_packages,
     c.GetModelPackage: get_package,
+    c.GetLatestModelPackage: get_latest_package,
     c.DecideModelPackage: decide_package,
 }

@@ -89,6 +89,13 @@ def list_packages(account: AccountName, group: GroupName, caller: CallerDep, pag
     return convert.page(caller(c.ListModelPackages(account, group, status, page)), convert.package)
 
 
+@router.get(PACKAGES + "/latest", response_model=m.PackageOut)
+def get_latest_package(account: AccountName, group: GroupName, caller: CallerDep,
+                       status: Annotated[str, Query(max_length=32)] = "Approved") -> m.PackageOut:
+    """The newest version in a status: by default the latest approved one, as deployments use it."""
+    return convert.package(caller(c.GetLatestModelPackage(account, group, status)))
+
+
 @router.get(PACKAGES + "/{version}", response_model=m.PackageOut)
 def get_package(account: AccountName, group: GroupName, version: Version, caller: CallerDep) -> m.PackageOut:
     return convert.package(caller(c.GetModelPackage(account, group, version)))
