@@ -8,6 +8,26 @@ with a server under test. Loopback only; bounded by a duration and a request cou
 
 ``{n}`` in string values of the JSON body is replaced by a number unique to the request. Prints
 one JSON object: completed requests, errors, requests/s and latency percentiles (ms).
+
+An operation may also be several requests in a row, each with its own headers, a later one using
+a value an earlier one returned (register a version, then approve that version):
+
+    {"url": ..., "concurrency": 8, "duration": 5, "max_requests": 20000, "samples": true,
+     "steps": [
+        {"name": "register", "method": "POST", "path": "/groups/churn/packages",
+         "json": {...}, "headers": {"authorization": "Bearer A"}, "expect": [201],
+         "capture": {"version": "version"}},
+        {"name": "approve", "method": "POST", "path": "/groups/churn/packages/{version}/approve",
+         "json": {"comment": "load {n}"}, "headers": {"authorization": "Bearer B"},
+         "expect": [200]}]}
+
+``capture`` names a value of the response's JSON by its dotted path (``model_version.version``);
+``{version}`` in a later step's path or body is replaced by it. ``max_requests`` then counts
+operations; an operation is timed from its first request to the end of its last, and counts as an
+error if any of its requests fails (the rest of it is not sent). The output adds
+``operations_per_s`` and a latency summary per step; ``"samples": true`` adds every operation's
+latency in nanoseconds (``samples_ns``, and per step ``step_samples_ns``), so that several runs
+can be pooled.
 """
 
 from __future__ import annotations
@@ -26,14 +46,33 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _common import summarize
 
 
-def _fill(value: Any, n: int) -> Any:
+def _fill(value: Any, n: int, captured: dict[str, str] | None = None) -> Any:
     if isinstance(value, str):
-        return value.replace("{n}", str(n))
+        value = value.replace("{n}", str(n))
+        for name, found in (captured or {}).items():
+            value = value.replace("{" + name + "}", found)
+        return value
     if isinstance(value, dict):
-        return {k: _fill(v, n) for k, v in value.items()}
+        return {k: _fill(v, n, captured) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, n) for v in value]
+        return [_fill(v, n, captured) for v in value]
     return value
+
+
+def _dig(document: Any, dotted: str) -> str:
+    for key in dotted.split("."):
+        document = document[key]
+    return str(document)
+
+
+def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    if "steps" in spec:
+        return list(spec["steps"])
+    step = {"name": spec["path"], "method": spec["method"], "path": spec["path"],
+            "expect": spec.get("expect", [200, 201])}
+    if "json" in spec:
+        step["json"] = spec["json"]
+    return [step]
 
 
 def main() -> int:
@@ -44,13 +83,34 @@ def main() -> int:
     concurrency = int(spec.get("concurrency", 4))
     duration = float(spec.get("duration", 5.0))
     max_requests = int(spec.get("max_requests", 20000))
-    expect = set(spec.get("expect", [200, 201]))
+    steps = _steps(spec)
+    expects = [set(step.get("expect", [200, 201])) for step in steps]
     lock = threading.Lock()
     counter = iter(range(10**12))
     samples: list[int] = []
+    step_samples: list[list[int]] = [[] for _ in steps]
     errors: list[str] = []
     start_gate = threading.Event()
     deadline = [0.0]
+
+    def operation(http: httpx.Client, n: int) -> tuple[int, list[int]] | str:
+        captured: dict[str, str] = {}
+        times = []
+        t0 = time.perf_counter_ns()
+        for step, expect in zip(steps, expects, strict=True):
+            body = _fill(step["json"], n, captured) if "json" in step else None
+            path = _fill(step["path"], n, captured)
+            s0 = time.perf_counter_ns()
+            try:
+                response = http.request(step["method"], path, json=body, headers=step.get("headers"))
+            except httpx.HTTPError as error:
+                return f"{step.get('name', path)}: {type(error).__name__}: {error}"
+            if response.status_code not in expect:
+                return f"{step.get('name', path)}: {response.status_code} {response.text[:200]}"
+            for name, dotted in step.get("capture", {}).items():
+                captured[name] = _dig(response.json(), dotted)
+            times.append(time.perf_counter_ns() - s0)
+        return time.perf_counter_ns() - t0, times
 
     def worker() -> None:
         with httpx.Client(base_url=spec["url"], headers=spec.get("headers", {}), timeout=30) as http:
@@ -61,15 +121,14 @@ def main() -> int:
                     n = next(counter)
                 if n >= max_requests:
                     return
-                body = _fill(spec.get("json"), n) if "json" in spec else None
-                t0 = time.perf_counter_ns()
-                response = http.request(spec["method"], spec["path"], json=body)
-                elapsed = time.perf_counter_ns() - t0
+                outcome = operation(http, n)
                 with lock:
-                    if response.status_code in expect:
-                        samples.append(elapsed)
+                    if isinstance(outcome, str):
+                        errors.append(outcome)
                     else:
-                        errors.append(f"{response.status_code} {response.text[:200]}")
+                        samples.append(outcome[0])
+                        for kept, elapsed in zip(step_samples, outcome[1], strict=True):
+                            kept.append(elapsed)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     for thread in threads:
@@ -81,15 +140,24 @@ def main() -> int:
     for thread in threads:
         thread.join(timeout=duration + 60)
     wall = time.monotonic() - began
-    out = {
+    out: dict[str, Any] = {
         "concurrency": concurrency,
         "duration_s": round(wall, 3),
         "completed": len(samples),
         "errors": len(errors),
         "first_errors": errors[:3],
-        "requests_per_s": round(len(samples) / wall, 1) if wall > 0 else None,
+        "requests_per_s": round(len(samples) * len(steps) / wall, 1) if wall > 0 else None,
         "latency": summarize(samples, "ms") if samples else None,
     }
+    if "steps" in spec:
+        out["operations_per_s"] = round(len(samples) / wall, 1) if wall > 0 else None
+        out["steps"] = {step.get("name", str(i)): summarize(kept, "ms") if kept else None
+                        for i, (step, kept) in enumerate(zip(steps, step_samples, strict=True))}
+    if spec.get("samples"):
+        out["samples_ns"] = samples
+        if "steps" in spec:
+            out["step_samples_ns"] = {step.get("name", str(i)): kept
+                                      for i, (step, kept) in enumerate(zip(steps, step_samples, strict=True))}
     print(json.dumps(out))
     return 0
 

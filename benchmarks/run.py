@@ -1,13 +1,14 @@
 """Run Charter's benchmarks, each side by side with its peer, and record the results.
 
-    python benchmarks/run.py                 # both benchmarks, ~2 minutes on 2 cores
-    python benchmarks/run.py --only authz    # or: --only write
+    python benchmarks/run.py                 # every benchmark, ~4 minutes on 2 cores
+    python benchmarks/run.py --only authz    # or: --only write, --only registry
     python benchmarks/run.py --quick         # a smoke run: fewer samples, same code paths
 
 Prints one table per benchmark and writes every figure to benchmarks/results/latest.json
-(``--output`` to choose another file). A peer that is not installed is skipped with the reason
-printed; Charter's own figures are always produced. Only loopback traffic; every loop is bounded
-by an iteration count and a time budget. See docs/benchmarks.md.
+(``--output`` to choose another file); with ``--only``, the other benchmarks' sections of the
+file it replaces are kept, each marked with the run it came from. A peer that is not installed is
+skipped with the reason printed; Charter's own figures are always produced. Only loopback
+traffic; every loop is bounded by an iteration count and a time budget. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_authz
+import bench_registry
 import bench_write
 from _common import log, machine, version_of
 
@@ -75,9 +77,32 @@ def _cpu_busy_percent(seconds: float = 1.0) -> float | None:
     return round(100.0 * (1 - (idle1 - idle0) / elapsed), 1) if elapsed else None
 
 
+BENCHMARKS = ("authz", "write", "registry")
+
+
+def _carry_over(document: dict[str, Any], output: Path) -> None:
+    """Keep the sections of benchmarks this run skipped from the file it replaces, each with the
+    run it came from, so that the file always holds the latest figure of every benchmark."""
+    try:
+        previous = json.loads(output.read_text())
+    except (OSError, ValueError):
+        return
+    earlier = previous.get("carried_over", {})
+    runs = {}
+    for name in BENCHMARKS:
+        if name in document or name not in previous:
+            continue
+        document[name] = previous[name]
+        runs[name] = earlier.get(name) or {key: previous.get(key) for key in (
+            "generated_at", "git", "versions", "load_average_before", "cpu_busy_percent_before",
+            "quick", "elapsed_s")}
+    if runs:
+        document["carried_over"] = runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Charter's benchmarks, side by side with their peers.")
-    parser.add_argument("--only", choices=("authz", "write"), help="run one benchmark")
+    parser.add_argument("--only", choices=BENCHMARKS, help="run one benchmark")
     parser.add_argument("--quick", action="store_true", help="a smoke run with few samples")
     parser.add_argument("--mlflow", help="the mlflow executable, in its own venv (see docs/benchmarks.md)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
@@ -94,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "git": {"commit": _git("rev-parse", "HEAD"),
-                "dirty": bool(_git("status", "--porcelain", "--", "src"))},
+                "dirty": bool(_git("status", "--porcelain", "--", "src")),
+                "dirty_files": (_git("status", "--porcelain", "--", "src") or "").splitlines()},
         "versions": {name: version_of(name) for name in
                      ("charter", "cedarpy", "sqlalchemy", "fastapi", "uvicorn", "httpx", "casbin")},
         "load_average_before": [round(x, 2) for x in load_before],
@@ -118,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         document["write"] = write
         document["versions"]["mlflow"] = write["peer"].get("version")
         blocks.append(bench_write.report(write))
+    if args.only in (None, "registry"):
+        log("== registry: register + approve vs MLflow; latest approved of 100,000 versions ==")
+        registry = (bench_registry.run(rounds=1, seconds=2, versions=5000, lookups=500, budget_s=2,
+                                       mlflow=args.mlflow) if args.quick
+                    else bench_registry.run(rounds=2, seconds=5, versions=100_000, lookups=5000,
+                                            budget_s=5, mlflow=args.mlflow))
+        document["registry"] = registry
+        document["versions"]["mlflow"] = registry["peer"].get("version") or document["versions"].get("mlflow")
+        document["versions"]["psycopg"] = version_of("psycopg")
+        blocks.append(bench_registry.report(registry))
     document["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     document["elapsed_s"] = round(time.monotonic() - started, 1)
 
@@ -128,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for block in blocks:
         print()
         print(block)
+    if args.only:
+        _carry_over(document, args.output)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nResults written to {args.output} ({document['elapsed_s']}s)")
