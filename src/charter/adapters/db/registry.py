@@ -28,6 +28,10 @@ _ALLOCATE = (
     .values(next_version=g.next_version + 1)
     .returning(g.next_version)
 )
+_GROUP = select(t.model_package_groups).where(and_(g.account == bindparam("a"), g.name == bindparam("n")))
+_SAVE_DECISION = update(t.model_packages).where(and_(
+    p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v"),
+)).values(status=bindparam("s"), history=bindparam("h"))
 _PACKAGE = select(t.model_packages).where(
     and_(p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v")))
 _LATEST = (
@@ -110,8 +114,7 @@ class SqlRegistryRepository:
         self.conn = conn
 
     def get_group(self, account: str, name: str) -> ModelPackageGroup | None:
-        row = self.conn.execute(select(t.model_package_groups).where(
-            and_(g.account == account, g.name == name))).first()
+        row = self.conn.execute(_GROUP, {"a": account, "n": name}).first()
         return _group(row) if row else None
 
     def add_group(self, group: ModelPackageGroup, created_at: datetime, created_by: str) -> None:
@@ -152,6 +155,5 @@ class SqlRegistryRepository:
         return _package(row) if row else None
 
     def save_decision(self, package: ModelPackage) -> None:
-        self.conn.execute(update(t.model_packages).where(and_(
-            p.account == package.account, p.group == package.group, p.version == package.version,
-        )).values(status=str(package.status), history=_history(package)))
+        self.conn.execute(_SAVE_DECISION, {"a": package.account, "g": package.group, "v": package.version,
+                                           "s": str(package.status), "h": _history(package)})
