@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
 
 from charter.domain import commands as c
 from charter.domain.audit import Outcome
@@ -182,3 +185,19 @@ def test_a_package_without_its_model_file_is_refused(world: World) -> None:
     with pytest.raises(ValidationError, match="needs its model file"):
         world.bus.handle(c.RegisterModelPackage("ml-dev", "churn", "skops",
                                                 (c.ArtifactRef("weights.bin", blob.sha256),)), sam)
+
+
+def test_a_model_checked_at_upload_is_not_read_again_at_registration(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = sio.dumps(LogisticRegression(C=0.37).fit(np.array([[0.0], [1.0]]), np.array([0, 1])))
+    lena, sam = world.token_for("lena"), world.token_for("sam")
+    _group(world, lena)
+    blob = world.bus.handle(c.UploadArtifact("ml-dev", [model], 1 << 20, inspect_as="skops"), sam)
+
+    def no_reads(*_: object) -> None:
+        raise AssertionError("registration read the model file again")
+
+    monkeypatch.setattr(world.artifacts, "open", no_reads)
+    package = world.bus.handle(c.RegisterModelPackage(
+        "ml-dev", "churn", "skops", (c.ArtifactRef("model.skops", blob.sha256),)), sam)
+    assert package.version == 1

@@ -159,14 +159,17 @@ class Client:
     def group(self, account: str, name: str) -> m.GroupOut:
         return self._get(m.GroupOut, f"/accounts/{account}/registry/groups/{name}")
 
-    def upload_artifact(self, account: str, source: bytes | BinaryIO | Path) -> m.BlobOut:
-        """Stream bytes, a file object or a file into the account's artifact store."""
+    def upload_artifact(self, account: str, source: bytes | BinaryIO | Path, *,
+                        model_format: str | None = None) -> m.BlobOut:
+        """Stream bytes, a file object or a file into the account's artifact store. Name the
+        ``model_format`` of a model file so the server checks it now rather than at registration."""
         if isinstance(source, Path):
             with source.open("rb") as f:
-                return self.upload_artifact(account, f)
+                return self.upload_artifact(account, f, model_format=model_format)
         content: bytes | Iterator[bytes] = source if isinstance(source, bytes) else _read_chunks(source)
+        params = {"format": model_format} if model_format else None
         response = self._request("POST", f"/api/v1/accounts/{account}/artifacts", content=content,
-                                 headers={"content-type": "application/octet-stream"})
+                                 params=params, headers={"content-type": "application/octet-stream"})
         return self._parse(m.BlobOut, response)
 
     def download_artifact(self, account: str, sha256: str) -> Iterator[bytes]:

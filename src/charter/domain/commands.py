@@ -178,6 +178,8 @@ class UploadArtifact(Transfer):
     account: str
     chunks: Iterable[bytes]
     max_bytes: int
+    inspect_as: str | None = None
+    """A model format to check the file against now, so that registering it later is quick."""
 
 
 @dataclass(frozen=True, slots=True)

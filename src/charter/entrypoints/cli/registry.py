@@ -152,7 +152,8 @@ def register(
                 if not file.is_file():
                     raise ValidationError(f"no such file: {local}", file=local)
                 with progress.open(file, "rb", description=f"uploading {path}") as reader:
-                    blob = client.upload_artifact(name, reader)
+                    model = format if path.endswith(f".{format}") else None
+                    blob = client.upload_artifact(name, reader, model_format=model)
                 refs.append(m.ArtifactIn(path=path, sha256=blob.sha256))
         body = m.PackageCreate(
             format=format, artifacts=refs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from charter.domain.registry import (
     ModelPackageGroup,
     Signature,
 )
-from charter.errors import Conflict, NotFound, ServerError, ValidationError
+from charter.errors import Conflict, NotFound, ServerError, TooLarge, ValidationError
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import ArtifactStore, Page, paginate
 
@@ -133,7 +134,14 @@ def upload_artifact(cmd: c.UploadArtifact, ctx: HandlerContext) -> BlobInfo:
     resource = Resource(CRN(account.name, "registry", "artifact", "*"), "ArtifactStore",
                         _attrs(ctx, account, None))
     ctx.authorize(Action.UPLOAD_ARTIFACT, resource)
-    info = _store(ctx).put(account.name, cmd.chunks, max_bytes=cmd.max_bytes)
+    store = _store(ctx)
+    info = store.put(account.name, cmd.chunks, max_bytes=cmd.max_bytes)
+    if cmd.inspect_as in set(ModelFormat):
+        # Inspect here, outside any write transaction, so registering it later does not hold the
+        # write lock while a large model is read; a file that fails is refused at registration.
+        with contextlib.suppress(ValidationError, TooLarge):
+            _inspect(store, account.name, Artifact(f"model.{cmd.inspect_as}", info.size, info.sha256),
+                     ModelFormat(cmd.inspect_as))
     ctx.audit(Action.UPLOAD_ARTIFACT, Resource(CRN(account.name, "registry", "artifact", info.sha256),
                                                "Artifact"), sha256=info.sha256, size=info.size)
     return info
@@ -196,17 +204,42 @@ def register_package(cmd: c.RegisterModelPackage, ctx: HandlerContext) -> ModelP
     return package
 
 
+class _Inspections:
+    """Inspections already made, by (digest, format). A blob never changes under its digest, so an
+    inspection made at upload time — outside any write transaction — holds at registration."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: dict[tuple[str, ModelFormat], ModelInspection] = {}
+
+    def get(self, sha256: str, model_format: ModelFormat) -> ModelInspection | None:
+        return self._items.get((sha256, model_format))
+
+    def put(self, sha256: str, model_format: ModelFormat, inspection: ModelInspection) -> None:
+        if len(self._items) >= self._size:
+            self._items.pop(next(iter(self._items)))
+        self._items[(sha256, model_format)] = inspection
+
+
+INSPECTIONS = _Inspections()
+
+
 def _inspect(store: ArtifactStore, account: str, artifact: Artifact, model_format: ModelFormat) -> ModelInspection:
     """Check a stored model file really is of its declared, safe format, without loading it."""
+    known = INSPECTIONS.get(artifact.sha256, model_format)
+    if known is not None:
+        return known
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         for chunk in store.open(account, artifact.sha256):
             spool.write(chunk)
         spool.seek(0)
         try:
-            return inspect_model(model_format, spool)  # type: ignore[arg-type]
+            inspection = inspect_model(model_format, spool)  # type: ignore[arg-type]
         except ValidationError as refused:
             raise ValidationError(f"{artifact.path}: {refused.message}",
                                   **{**refused.details, "path": artifact.path}) from None
+    INSPECTIONS.put(artifact.sha256, model_format, inspection)
+    return inspection
 
 
 def list_packages(cmd: c.ListModelPackages, ctx: HandlerContext) -> Page[ModelPackage]:

@@ -54,10 +54,15 @@ def _chunks(request: Request) -> Iterator[bytes]:
 
 @router.post(ARTIFACTS, response_model=m.BlobOut, status_code=201, openapi_extra={"requestBody": {
     "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-async def upload_artifact(account: AccountName, request: Request, caller: CallerDep) -> m.BlobOut:
+async def upload_artifact(
+    account: AccountName, request: Request, caller: CallerDep,
+    model_format: Annotated[str | None, Query(alias="format", max_length=32, description=(
+        "skops or onnx: the file is a model of this format; it is checked now, off the write path, "
+        "so that registering it is quick."))] = None,
+) -> m.BlobOut:
     """Stream a file into the account's artifact store; the server names it by its SHA-256."""
     limit = request.app.state.platform.settings.max_artifact_bytes
-    info = await run_in_threadpool(caller, c.UploadArtifact(account, _chunks(request), limit))
+    info = await run_in_threadpool(caller, c.UploadArtifact(account, _chunks(request), limit, model_format))
     return convert.blob(info)
 
 
