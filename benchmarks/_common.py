@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata
+import json
 import math
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -144,3 +147,14 @@ def free_loopback_port() -> int:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """One closed-loop load run in a process of its own (no GIL shared with the server under
+    test); ``{"error": ...}`` when the generator failed."""
+    script = Path(__file__).with_name("_loadgen.py")
+    completed = subprocess.run([sys.executable, str(script), json.dumps(spec)], capture_output=True,
+                               text=True, timeout=spec["duration"] + 90, check=False)
+    if completed.returncode != 0:
+        return {"error": completed.stderr[-800:]}
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))

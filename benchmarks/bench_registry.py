@@ -63,8 +63,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import log, machine, summarize, table, time_calls
-from bench_write import HERE, MLflowServer, _mlflow_version, find_mlflow
+from _common import loadgen, log, machine, summarize, table, time_calls
+from bench_write import MLflowServer, _mlflow_version, find_mlflow
 
 from charter.examples import acme_document
 
@@ -236,16 +236,14 @@ class MLflowRegistry:
         self.server.close()
 
 
+def _checked(result: dict[str, Any]) -> dict[str, Any]:
+    if "error" in result:
+        raise RuntimeError(f"load generator failed: {result['error']}")
+    return result
+
+
 # --- figure 1 ------------------------------------------------------------------------------------
 
-def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    """One closed-loop run in a process of its own (no GIL shared with the server under test)."""
-    completed = subprocess.run([sys.executable, str(HERE / "_loadgen.py"), json.dumps(spec)],
-                               capture_output=True, text=True, timeout=spec["duration"] + 90,
-                               check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"load generator failed: {completed.stderr[-800:]}")
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
 def _pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -284,7 +282,7 @@ def throughput(charter: CharterServer, peer: MLflowRegistry | None, *, rounds: i
         for n in clients:
             for name, server in order:
                 log(f"registry: round {r + 1}/{rounds}, {name}, {n} client(s), {seconds:.0f}s ...")
-                runs.setdefault((name, n), []).append(loadgen(server.load_spec(n, seconds)))
+                runs.setdefault((name, n), []).append(_checked(loadgen(server.load_spec(n, seconds))))
     out: dict[str, Any] = {name: {str(n): _pool(runs[(name, n)]) for n in clients}
                            for name in ("charter", "mlflow") if (name, clients[0]) in runs}
 

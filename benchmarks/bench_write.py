@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     describe_ratio,
     free_loopback_port,
+    loadgen,
     log,
     machine,
     ratio,
@@ -204,14 +205,6 @@ class MLflowServer:
 
 # --- running -----------------------------------------------------------------------------------
 
-def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    """The concurrent phase, in a process of its own (no GIL shared with the server under test)."""
-    completed = subprocess.run([sys.executable, str(HERE / "_loadgen.py"), json.dumps(spec)],
-                               capture_output=True, text=True, timeout=spec["duration"] + 90,
-                               check=False)
-    if completed.returncode != 0:
-        return {"error": completed.stderr[-800:]}
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
 def run(iterations: int = 1500, rounds: int = 5, budget_s: float = 50.0, mlflow: str | None = None,
