@@ -7,6 +7,7 @@ import pytest
 from charter.domain import commands as c
 from charter.domain.audit import Outcome
 from charter.domain.identity import Identity
+from charter.domain.org import OrgUnit
 from charter.errors import Conflict, PermissionDenied, ServerError, Unauthenticated, ValidationError
 from charter.services.messagebus import HandlerContext
 from tests.unit.conftest import World
@@ -118,3 +119,11 @@ def test_removing_a_binding_takes_the_role_away_at_once(world: World, example_te
         "  - {principal: lena, account: ml-dev, role: lead-data-scientist}\n", "")), world.admin)
     with pytest.raises(PermissionDenied):
         world.bus.handle(c.ListRoleBindings("ml-dev"), lena_session)
+
+
+def test_each_applied_change_names_the_changed_thing_by_its_own_crn(world: World) -> None:
+    subjects = {e.type: e.subject for e in world.store.data.outbox}
+    assert subjects["charter.org.ou.created"] == str(OrgUnit("workloads").crn)
+    assert subjects["charter.events.rule.created"] == "crn:charter:ml-dev:events:rule/forward-approved-packages"
+    created = [e for e in world.store.data.outbox if e.type == "charter.org.account.created"]
+    assert {e.source for e in created} >= {"ml-dev", "ml-prod"}

@@ -18,7 +18,9 @@ from charter.client.client import Client
 from charter.config import Settings
 from charter.entrypoints.cli import registry as registry_cli
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
-from charter.entrypoints.cli.profiles import Profile, ProfileStore, SessionInfo
+from charter.entrypoints.cli.profiles import Profile, SessionInfo
+from charter.entrypoints.cli.state import State
+from charter.entrypoints.cli.state import state_of as _state
 from charter.errors import CharterError, ValidationError
 from charter.examples import acme_document
 
@@ -34,32 +36,6 @@ app.add_typer(registry_cli.app, name="registry")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)
-
-
-class State:
-    def __init__(self, profile: str | None, server: str | None, token: str | None, output: Format) -> None:
-        self.profile, self.server, self.token, self.output = profile, server, token, output
-        self.settings = Settings()
-
-    def store(self) -> ProfileStore:
-        return ProfileStore.load(self.settings.config_dir)
-
-    def client(self, *, use_session: bool = True) -> Client:
-        if self.server and self.token:
-            return Client(self.server, self.token)
-        _, profile = self.store().get(self.profile)
-        token = self.token or profile.token
-        if use_session and not self.token and profile.session is not None:
-            if profile.session.expired():
-                raise ValidationError(
-                    f"the session as {profile.session.role} in {profile.session.account} has expired; "
-                    "run `charter assume-role` again or `charter assume-role --clear`")
-            token = profile.session.secret
-        return Client(self.server or profile.server, token)
-
-
-def _state(ctx: typer.Context) -> State:
-    return ctx.obj  # type: ignore[no-any-return]
 
 
 @app.callback()

@@ -13,15 +13,12 @@ from rich.tree import Tree
 
 from charter.client import models as m
 from charter.entrypoints.cli.output import console, show, table, when
+from charter.entrypoints.cli.state import state_of as _state
 from charter.errors import ValidationError
 
 app = typer.Typer(no_args_is_help=True, help="Model package groups, packages and approvals.")
 
 AccountOpt = Annotated[str | None, typer.Option("--account", help="Account (default: the assumed role's).")]
-
-
-def _state(ctx: typer.Context) -> Any:
-    return ctx.obj
 
 
 def _account(ctx: typer.Context, account: str | None) -> str:

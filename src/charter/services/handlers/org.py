@@ -154,32 +154,30 @@ def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
         if rule != current.rules.get(rule.key):
             repo.put_rule(rule)
     for change in changes:
-        _emit_change(ctx, change)
+        _emit_change(ctx, change, current, result)
     ctx.audit(Action.APPLY_ORG, resources.organization(org), file=cmd.filename,
               changes=[ch.describe() for ch in changes])
     return ApplyResult(changes, applied=True)
 
 
-def _emit_change(ctx: HandlerContext, change: Change) -> None:
-    what = {ChangeAction.CREATE: "created", ChangeAction.UPDATE: "updated", ChangeAction.DELETE: "deleted"}[change.action]
+def _emit_change(ctx: HandlerContext, change: Change, current: OrgState, result: OrgState) -> None:
+    """One event per change, its subject the CRN of the thing changed (as the thing names itself)."""
     data = {"action": str(change.action), "name": change.name, "before": change.before, "after": change.after}
     if change.kind == "role-binding":
-        b = RoleBinding(**(change.after or change.before or {}))
-        ctx.emit(Event(event_type("iam", "role-binding", "changed"), b.account, str(b.crn), data))
-    elif change.kind == "account":
-        account = change.after or change.before or {}
-        ctx.emit(Event(event_type("org", "account", what), str(account["name"]),
-                       f"crn:charter:{MANAGEMENT_ACCOUNT}:org:account/{account['name']}", data))
-    elif change.kind in ("event-rule", "event-bus-policy"):
-        item = change.after or change.before or {}
-        kind = "rule" if change.kind == "event-rule" else "event-bus"
-        name = item["name"] if change.kind == "event-rule" else "default"
-        ctx.emit(Event(event_type("events", kind, what), str(item["account"]),
-                       f"crn:charter:{item['account']}:events:{kind}/{name}", data))
-    else:
-        service = "org" if change.kind == "org-unit" else "iam"
-        ctx.emit(Event(event_type(service, change.kind, what), MANAGEMENT_ACCOUNT,
-                       f"crn:charter:{MANAGEMENT_ACCOUNT}:{service}:{change.kind}/{change.name}", data))
+        binding = RoleBinding(**(change.after or change.before or {}))
+        ctx.emit(Event(event_type("iam", "role-binding", "changed"), binding.account, str(binding.crn), data))
+        return
+    state = current if change.action is ChangeAction.DELETE else result
+    items: dict[str, dict[str, Any]] = {
+        "org-unit": state.units, "account": state.accounts, "principal": state.principals,
+        "role": state.roles, "policy": state.policies, "event-bus-policy": state.bus_policies,
+        "event-rule": state.rules,
+    }
+    crn = items[change.kind][change.name].crn
+    what = {ChangeAction.CREATE: "created", ChangeAction.UPDATE: "updated", ChangeAction.DELETE: "deleted"}
+    # An account's events come from the account itself; everything else from the account holding it.
+    source = change.name if change.kind == "account" else crn.account
+    ctx.emit(Event(event_type(crn.service, crn.type, what[change.action]), source, str(crn), data))
 
 
 def get_org(cmd: c.GetOrg, ctx: HandlerContext) -> OrgView:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,21 +55,20 @@ def _account(ctx: HandlerContext, name: str) -> Account:
     return account
 
 
-def reader_accounts(state: OrgState, readers: tuple[str, ...]) -> list[str]:
+def reader_accounts(readers: tuple[str, ...], load_state: Callable[[], OrgState]) -> list[str]:
     """The accounts a group's resource policy admits: named accounts, and every account in a
-    named OU or below it."""
-    admitted: set[str] = set()
-    for reader in readers:
-        if reader.startswith("ou:"):
-            ou = reader.removeprefix("ou:")
-            admitted.update(a.name for a in state.accounts.values() if ou in state.ou_ancestors(a.ou))
-        else:
-            admitted.add(reader)
+    named OU or below it. The organization is read only when an OU has to be expanded."""
+    admitted = {r for r in readers if not r.startswith("ou:")}
+    units = [r.removeprefix("ou:") for r in readers if r.startswith("ou:")]
+    if units:
+        state = load_state()
+        admitted.update(a.name for a in state.accounts.values()
+                        if any(u in state.ou_ancestors(a.ou) for u in units))
     return sorted(admitted)
 
 
 def _attrs(ctx: HandlerContext, account: Account, group: ModelPackageGroup | None) -> dict[str, Any]:
-    readers = reader_accounts(ctx.uow.org.load_state(), group.readers) if group and group.readers else []
+    readers = reader_accounts(group.readers, ctx.uow.org.load_state) if group else []
     return {"account_kind": str(account.kind), "stage": str(account.stage or ""), "readers": readers}
 
 
