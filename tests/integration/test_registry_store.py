@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.exc import IntegrityError
 
 from charter.bootstrap import Platform
 from charter.domain.registry import (
@@ -109,3 +113,19 @@ def test_the_latest_package_in_a_status_is_found(org: Org, platform: Platform) -
         assert [p.version for p in uow.registry.list_packages(
             "ml-dev", "churn", None, 10, ApprovalStatus.PENDING)] == [1, 3, 5]
         assert [p.version for p in uow.registry.list_packages("ml-dev", "churn", 2, 2)] == [3, 4]
+
+
+def test_a_source_package_is_promoted_into_an_account_at_most_once(org: Org, platform: Platform) -> None:
+    _with_group(platform)
+    origin = "crn:charter:ml-other:registry:model-package/churn/7"
+    promoted = dataclasses.replace(_package(1), origin=origin)
+    with platform.bus.uow_factory() as uow:
+        uow.registry.add_package(promoted)
+        uow.registry.add_package(_package(2))  # packages registered here have no origin: no clash
+        uow.registry.add_package(_package(3))
+        uow.commit()
+    with platform.bus.uow_factory() as uow:
+        assert uow.registry.find_promoted("ml-dev", origin) == promoted
+        assert uow.registry.find_promoted("ml-dev", origin.replace("/7", "/8")) is None
+        with pytest.raises(IntegrityError):
+            uow.registry.add_package(dataclasses.replace(_package(4), origin=origin))

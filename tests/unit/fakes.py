@@ -217,7 +217,13 @@ class FakeRegistryRepository:
         return version
 
     def add_package(self, package: ModelPackage) -> None:
+        if package.origin is not None and self.find_promoted(package.account, package.origin):
+            raise RuntimeError(f"unique origin violated: {package.origin}")  # as the DB's index does
         self.d.packages[(package.account, package.group, package.version)] = package
+
+    def find_promoted(self, account: str, origin: str) -> ModelPackage | None:
+        return next((pkg for (a, _, _), pkg in self.d.packages.items()
+                     if a == account and pkg.origin == origin), None)
 
     def get_package(self, account: str, group: str, version: int) -> ModelPackage | None:
         return self.d.packages.get((account, group, version))

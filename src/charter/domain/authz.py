@@ -53,6 +53,7 @@ class Action(StrEnum):
     READ_PACKAGE = "registry:DescribeModelPackage"
     APPROVE_PACKAGE = "registry:ApproveModelPackage"
     REJECT_PACKAGE = "registry:RejectModelPackage"
+    PROMOTE_PACKAGE = "registry:PromoteModelPackage"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -86,6 +87,7 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.READ_PACKAGE: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
     Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
+    Action.PROMOTE_PACKAGE: (ActionGroup.WRITE_REGISTRY,),
 }
 
 

@@ -243,3 +243,28 @@ class DecideModelPackage(Command):
     version: int
     status: str
     comment: str = ""
+
+
+# --- promotion ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CopyPackageArtifacts(Transfer):
+    """Copy an approved source package's artifacts into another account's store, each verified by
+    its digest on arrival. Runs outside any write transaction: a large model never stalls writers."""
+
+    source: str
+    """The source package's CRN."""
+    account: str
+    """The account receiving the copies (the central registry's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteModelPackage(Command):
+    """Register an approved source package in ``account``'s registry, once: the central group
+    ``<group>-<source account>`` is created if missing and the model card records the package."""
+
+    source: str
+    account: str
+    digests: tuple[str, ...] = ()
+    """The digests the source approval was made on (from its event); empty to take the current."""
+    event_id: str | None = None

@@ -34,6 +34,7 @@ _SAVE_DECISION = update(t.model_packages).where(and_(
 )).values(status=bindparam("s"), history=bindparam("h"))
 _PACKAGE = select(t.model_packages).where(
     and_(p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v")))
+_BY_ORIGIN = select(t.model_packages).where(and_(p.account == bindparam("a"), p.origin == bindparam("o")))
 _LATEST = (
     select(t.model_packages)
     .where(and_(p.account == bindparam("a"), p.group == bindparam("g"), p.status == bindparam("s")))
@@ -152,6 +153,10 @@ class SqlRegistryRepository:
 
     def latest_package(self, account: str, group: str, status: ApprovalStatus) -> ModelPackage | None:
         row = self.conn.execute(_LATEST, {"a": account, "g": group, "s": str(status)}).first()
+        return _package(row) if row else None
+
+    def find_promoted(self, account: str, origin: str) -> ModelPackage | None:
+        row = self.conn.execute(_BY_ORIGIN, {"a": account, "o": origin}).first()
         return _package(row) if row else None
 
     def save_decision(self, package: ModelPackage) -> None:

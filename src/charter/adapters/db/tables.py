@@ -230,6 +230,9 @@ model_packages = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     ForeignKeyConstraint(["account", "group"], ["model_package_groups.account", "model_package_groups.name"]),
     Index("ix_model_packages_latest", "account", "group", "status", "version"),
+    # One central package per source package: a promotion delivered twice, or by two workers at
+    # once, can insert only one row (NULL origins, the packages registered here, never collide).
+    Index("uq_model_packages_origin", "account", "origin", unique=True),
 )
 
 event_bus_policies = Table(

@@ -363,3 +363,11 @@ HANDLERS: dict[type, Any] = {
     c.GetLatestModelPackage: get_latest_package,
     c.DecideModelPackage: decide_package,
 }
+
+
+# What the other registry-side handlers (promotion) build on.
+account_named = _account
+require_group = _require_group
+group_resource = _group_resource
+package_resource = _package_resource
+artifact_store = _store
