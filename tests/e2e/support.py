@@ -104,6 +104,7 @@ class ServerProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -118,7 +119,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         for _attempt in range(3):  # the port picked may be taken before the server binds it
             self.port = free_port()
-            self.env = charter_env(self.config_dir, self.data_dir)
+            self.env = charter_env(self.config_dir, self.data_dir, **self.extra_env)
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
                     [charter_executable(), "server", "--host", "127.0.0.1", "--port", str(self.port),
@@ -145,6 +146,12 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as when a machine loses power or the OOM killer strikes."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
