@@ -22,6 +22,9 @@ class ActionGroup(StrEnum):
     READ_REGISTRY = "registry:Read"
     WRITE_REGISTRY = "registry:Write"
     DECIDE_PACKAGES = "registry:Decide"
+    READ_CARDS = "cards:Read"
+    WRITE_CARDS = "cards:Write"
+    REVIEW_CARDS = "cards:Review"
 
 
 class Action(StrEnum):
@@ -53,6 +56,13 @@ class Action(StrEnum):
     READ_PACKAGE = "registry:DescribeModelPackage"
     APPROVE_PACKAGE = "registry:ApproveModelPackage"
     REJECT_PACKAGE = "registry:RejectModelPackage"
+    DESCRIBE_CARD = "cards:DescribeModelCard"
+    LIST_CARDS = "cards:ListModelCards"
+    EDIT_CARD = "cards:EditModelCard"
+    SUBMIT_CARD = "cards:SubmitModelCard"
+    APPROVE_CARD = "cards:ApproveModelCard"
+    REJECT_CARD = "cards:RejectModelCard"
+    ARCHIVE_CARD = "cards:ArchiveModelCard"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -86,6 +96,13 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.READ_PACKAGE: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
     Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
+    Action.DESCRIBE_CARD: (ActionGroup.READ, ActionGroup.READ_CARDS),
+    Action.LIST_CARDS: (ActionGroup.READ, ActionGroup.READ_CARDS),
+    Action.EDIT_CARD: (ActionGroup.WRITE_CARDS,),
+    Action.SUBMIT_CARD: (ActionGroup.WRITE_CARDS,),
+    Action.APPROVE_CARD: (ActionGroup.REVIEW_CARDS,),
+    Action.REJECT_CARD: (ActionGroup.REVIEW_CARDS,),
+    Action.ARCHIVE_CARD: (ActionGroup.REVIEW_CARDS,),
 }
 
 
