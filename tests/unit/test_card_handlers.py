@@ -7,11 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import yaml
 
 from charter.domain import commands as c
 from charter.domain.audit import Outcome
 from charter.domain.authz import Action, Resource
-from charter.domain.cards import CardContent, CardStatus, ModelCard
+from charter.domain.cards import (
+    CardContent,
+    CardStatus,
+    ModelCard,
+    card_content_from_document,
+    validate_card_document,
+)
 from charter.domain.crn import CRN
 from charter.domain.identity import Identity
 from charter.domain.registry import Artifact, Lineage, ModelFormat, ModelPackage
@@ -288,3 +295,9 @@ def test_record_package_leaves_a_card_under_review_unchanged(world: World, mei: 
     pending = _submitted(world, mei)
     card, version = promote(_package(1))
     assert (card, version) == (pending, None)
+
+
+def test_the_example_card_file_is_a_valid_card_document() -> None:
+    doc = yaml.safe_load((EXAMPLE.parent / "card.yaml").read_text())
+    assert validate_card_document(doc) == []
+    assert card_content_from_document(doc).overview.owner == "mei"
