@@ -58,6 +58,10 @@ def test_an_approved_dev_package_reaches_the_central_registry_whole(personas: di
     for artifact in central.artifacts:
         data = b"".join(mei.download_artifact(CENTRAL, artifact.sha256))
         assert hashlib.sha256(data).hexdigest() == artifact.sha256
+    card = mei.model_card(CENTRAL, f"{group}-ml-dev")
+    assert (card.status, card.latest_version) == ("Draft", 1)
+    assert card.package == f"crn:charter:{CENTRAL}:registry:model-package/{group}-ml-dev/1"
+    assert card.evaluation is not None and card.training is not None
 
 
 def test_the_central_package_is_approved_by_an_ml_engineer(personas: dict[str, Client]) -> None:

@@ -96,9 +96,10 @@ def test_promotions_killed_at_random_points_complete_exactly_once(own_server: Se
             for artifact in package.artifacts:
                 data = b"".join(mei.download_artifact(CENTRAL, artifact.sha256))
                 assert hashlib.sha256(data).hexdigest() == artifact.sha256
-        card = mei.card(CENTRAL, f"{group}-ml-dev")
+        card = mei.model_card(CENTRAL, f"{group}-ml-dev")
         documented = [v.package for v in card.versions if v.package]
-        assert sorted(documented) == sorted(str(p.crn) for p in central)
+        assert sorted(documented) == sorted(
+            f"crn:charter:{CENTRAL}:registry:model-package/{p.group}/{p.version}" for p in central)
 
     root = own_server.data_dir / "artifacts" / CENTRAL / "sha256"
     for blob in root.rglob("*"):

@@ -28,6 +28,11 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
         "format": "skops", "artifacts": [{"path": "model.skops", "sha256": "0" * 64}]},
     "/api/v1/accounts/{account}/registry/groups/{group}/packages/{version}/approve": {"comment": "ok"},
     "/api/v1/accounts/{account}/registry/groups/{group}/packages/{version}/reject": {"comment": "no"},
+    "/api/v1/accounts/{account}/cards/{group}/versions": {"document": {}, "summary": "first"},
+    "/api/v1/accounts/{account}/cards/{group}/submit": {},
+    "/api/v1/accounts/{account}/cards/{group}/approve": {"comment": "ok"},
+    "/api/v1/accounts/{account}/cards/{group}/reject": {"comment": "no"},
+    "/api/v1/accounts/{account}/cards/{group}/archive": {},
 }
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes"}
 

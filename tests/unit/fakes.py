@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
+from charter.domain.cards import ModelCard
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -28,7 +29,7 @@ from charter.domain.org import (
 )
 from charter.domain.plan import builtin_roles
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
-from charter.errors import IntegrityError, NotFound, ValidationError
+from charter.errors import Conflict, IntegrityError, NotFound, ValidationError
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Data:
     outbox: list[Event] = field(default_factory=list)
     groups: dict[tuple[str, str], tuple[ModelPackageGroup, int]] = field(default_factory=dict)
     packages: dict[tuple[str, str, int], ModelPackage] = field(default_factory=dict)
+    cards: dict[tuple[str, str], ModelCard] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -242,6 +244,38 @@ class FakeRegistryRepository:
         self.d.packages[(package.account, package.group, package.version)] = package
 
 
+class FakeCardRepository:
+    """Cards in memory, with the SQL adapter's rule for saves: the stored card must be exactly one
+    change behind the card saved (a version, a status change, or both), else Conflict."""
+
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get(self, account: str, group: str) -> ModelCard | None:
+        return self.d.cards.get((account, group))
+
+    def add(self, card: ModelCard) -> None:
+        if (card.account, card.group) in self.d.cards:
+            raise Conflict(f"{card.crn} already exists")
+        if (card.account, card.group) not in self.d.groups:
+            raise Conflict(f"{card.crn} documents no existing group")
+        self.d.cards[(card.account, card.group)] = card
+
+    def save(self, card: ModelCard) -> None:
+        stored = self.d.cards.get((card.account, card.group))
+        if stored is None:
+            raise NotFound(f"{card.crn} does not exist")
+        step = (len(card.versions) - len(stored.versions), len(card.history) - len(stored.history))
+        if (step not in {(1, 0), (0, 1), (1, 1)} or card.history[:len(stored.history)] != stored.history
+                or card.versions[:len(stored.versions)] != stored.versions):
+            raise Conflict(f"{card.crn} changed since it was read")
+        self.d.cards[(card.account, card.group)] = card
+
+    def list(self, account: str, after: str | None, limit: int) -> list[ModelCard]:
+        return [card for (a, g), card in sorted(self.d.cards.items())
+                if a == account and (after is None or g > after)][:limit]
+
+
 class FakeOutbox:
     def __init__(self, data: Data) -> None:
         self.d = data
@@ -267,6 +301,7 @@ class FakeUnitOfWork:
         self.audit = FakeAuditRepository(self.data)
         self.outbox = FakeOutbox(self.data)
         self.registry = FakeRegistryRepository(self.data)
+        self.cards = FakeCardRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -277,7 +312,7 @@ class FakeUnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
-        for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry):
+        for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry, self.cards):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

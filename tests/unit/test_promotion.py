@@ -125,3 +125,18 @@ def test_the_central_registry_cannot_promote_its_own_packages(world: World) -> N
     with pytest.raises(ValidationError):
         world.bus.handle(c.PromoteModelPackage(f"crn:charter:{CENTRAL}:registry:model-package/x/1", CENTRAL),
                          world.token_for("promotion-bot"))
+
+
+def test_each_promotion_adds_a_card_version_documenting_its_package(world: World) -> None:
+    bot, lena, sam = world.token_for("promotion-bot"), world.token_for("lena"), world.token_for("sam")
+    first = _promote(world, bot, _approved_in_dev(world)).package
+    blob = world.bus.handle(c.UploadArtifact("ml-dev", [MODEL + b" "], 1 << 20), sam)
+    world.bus.handle(c.RegisterModelPackage("ml-dev", "churn", "skops", (
+        c.ArtifactRef("model.skops", world.bus.handle(c.UploadArtifact("ml-dev", [MODEL], 1 << 20), sam).sha256),
+        c.ArtifactRef("extra.bin", blob.sha256))), sam)
+    second_source = world.bus.handle(c.DecideModelPackage("ml-dev", "churn", 2, "Approved", "v2"), lena)
+    second = _promote(world, bot, second_source)
+    _promote(world, bot, second_source)  # delivered again: no third version
+    view = world.bus.handle(c.GetModelCard(CENTRAL, "churn-ml-dev"), world.token_for("mei"))
+    assert [v.package for v in view.card.versions] == [first.crn, second.package.crn]
+    assert second.card_version == 2

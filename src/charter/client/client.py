@@ -206,6 +206,46 @@ class Client:
                           f"/accounts/{account}/registry/groups/{group}/packages/{version}/{verb}",
                           m.DecisionIn(comment=comment))
 
+    # --- model cards -----------------------------------------------------------------------
+
+    def model_card(self, account: str, group: str, version: int | None = None) -> m.ModelCardOut:
+        """A group's card: the latest version, or the one numbered ``version``."""
+        return self._get(m.ModelCardOut, f"/accounts/{account}/cards/{group}", version=version)
+
+    def model_cards(self, account: str) -> Iterator[m.ModelCardOut]:
+        return self._pages(m.ModelCardOut, f"/accounts/{account}/cards")
+
+    def edit_model_card(self, account: str, group: str, document: dict[str, Any], *, summary: str = "",
+                        expected_version: int | None = None) -> m.ModelCardOut:
+        """Write a new version from a card document (creating the card on a group's first edit).
+        Pass ``expected_version``, the latest you read (0 for none), to be refused if it moved on."""
+        body = m.CardEdit(document=document, summary=summary, expected_version=expected_version)
+        return self._send("POST", m.ModelCardOut, f"/accounts/{account}/cards/{group}/versions", body)
+
+    def submit_model_card(self, account: str, group: str, comment: str = "") -> m.ModelCardOut:
+        return self._card_step("submit", account, group, m.CardComment(comment=comment))
+
+    def approve_model_card(self, account: str, group: str, comment: str = "", *,
+                           version: int | None = None) -> m.ModelCardOut:
+        return self._card_step("approve", account, group, m.CardApprove(comment=comment, version=version))
+
+    def reject_model_card(self, account: str, group: str, comment: str) -> m.ModelCardOut:
+        return self._card_step("reject", account, group, m.CardComment(comment=comment))
+
+    def archive_model_card(self, account: str, group: str, comment: str = "") -> m.ModelCardOut:
+        return self._card_step("archive", account, group, m.CardComment(comment=comment))
+
+    def _card_step(self, verb: str, account: str, group: str, body: BaseModel) -> m.ModelCardOut:
+        return self._send("POST", m.ModelCardOut, f"/accounts/{account}/cards/{group}/{verb}", body)
+
+    def export_model_card(self, account: str, group: str, export_format: str = "markdown", *,
+                          version: int | None = None) -> str:
+        """The card as ``markdown``, a standalone ``html`` page, or ``json`` text."""
+        params: dict[str, Any] = {"format": export_format}
+        if version is not None:
+            params["version"] = version
+        return self._request("GET", f"/api/v1/accounts/{account}/cards/{group}/export", params=params).text
+
     # --- audit -----------------------------------------------------------------------------
 
     def audit_records(self, *, actor: str | None = None, account: str | None = None,

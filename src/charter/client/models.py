@@ -299,3 +299,59 @@ class PackageOut(Model):
 
 class DecisionIn(Request):
     comment: str = Field("", max_length=4000)
+
+
+class CardEdit(Request):
+    document: dict[str, Any] = Field(description=(
+        "The card's whole editable content, camelCase as in card files: overview, intendedUses, "
+        "businessDetails, ethicalConsiderations, caveatsAndRecommendations. Sections left out are empty."))
+    summary: str = Field("", max_length=10_000, description="What changed, kept with the version.")
+    expected_version: int | None = Field(None, ge=0, description=(
+        "The latest version you read (0: no card yet); the edit is refused (409) if the card moved on."))
+
+
+class CardComment(Request):
+    comment: str = Field("", max_length=10_000)
+
+
+class CardApprove(Request):
+    comment: str = Field("", max_length=10_000)
+    version: int | None = Field(None, ge=1, description="The version you reviewed; 409 if another is under review.")
+
+
+class CardVersionOut(Model):
+    version: int
+    author: str
+    time: datetime
+    summary: str
+    package: str | None
+
+
+class CardReviewOut(Model):
+    status: str
+    previous: str
+    actor: str
+    comment: str
+    time: datetime
+    version: int
+
+
+class ModelCardOut(Model):
+    account: str
+    group: str
+    crn: str
+    status: Literal["Draft", "PendingReview", "Approved", "Archived"]
+    approved_version: int | None
+    latest_version: int
+    version: int = Field(description="The version shown: the latest unless another was asked for.")
+    version_status: str = Field(description="The shown version's own status; Superseded for an old draft.")
+    version_crn: str
+    author: str
+    time: datetime
+    summary: str
+    package: str | None = Field(description="The model package the shown version documents.")
+    document: dict[str, Any] = Field(description="The shown version's editable content (camelCase).")
+    training: dict[str, Any] | None = Field(description="Filled from the documented package's lineage.")
+    evaluation: dict[str, Any] | None = Field(description="The documented package's metrics and digests.")
+    versions: list[CardVersionOut]
+    history: list[CardReviewOut]

@@ -22,6 +22,9 @@ class ActionGroup(StrEnum):
     READ_REGISTRY = "registry:Read"
     WRITE_REGISTRY = "registry:Write"
     DECIDE_PACKAGES = "registry:Decide"
+    READ_CARDS = "cards:Read"
+    WRITE_CARDS = "cards:Write"
+    REVIEW_CARDS = "cards:Review"
 
 
 class Action(StrEnum):
@@ -54,6 +57,13 @@ class Action(StrEnum):
     APPROVE_PACKAGE = "registry:ApproveModelPackage"
     REJECT_PACKAGE = "registry:RejectModelPackage"
     PROMOTE_PACKAGE = "registry:PromoteModelPackage"
+    DESCRIBE_CARD = "cards:DescribeModelCard"
+    LIST_CARDS = "cards:ListModelCards"
+    EDIT_CARD = "cards:EditModelCard"
+    SUBMIT_CARD = "cards:SubmitModelCard"
+    APPROVE_CARD = "cards:ApproveModelCard"
+    REJECT_CARD = "cards:RejectModelCard"
+    ARCHIVE_CARD = "cards:ArchiveModelCard"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -88,6 +98,13 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.PROMOTE_PACKAGE: (ActionGroup.WRITE_REGISTRY,),
+    Action.DESCRIBE_CARD: (ActionGroup.READ, ActionGroup.READ_CARDS),
+    Action.LIST_CARDS: (ActionGroup.READ, ActionGroup.READ_CARDS),
+    Action.EDIT_CARD: (ActionGroup.WRITE_CARDS,),
+    Action.SUBMIT_CARD: (ActionGroup.WRITE_CARDS,),
+    Action.APPROVE_CARD: (ActionGroup.REVIEW_CARDS,),
+    Action.REJECT_CARD: (ActionGroup.REVIEW_CARDS,),
+    Action.ARCHIVE_CARD: (ActionGroup.REVIEW_CARDS,),
 }
 
 

@@ -268,3 +268,69 @@ class PromoteModelPackage(Command):
     digests: tuple[str, ...] = ()
     """The digests the source approval was made on (from its event); empty to take the current."""
     event_id: str | None = None
+# --- model cards --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class GetModelCard(Query):
+    account: str
+    group: str
+    version: int | None = None
+    """A version to show; the latest when None."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListModelCards(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class EditModelCard(Command):
+    """Write a new version of a group's card from a document (the card's whole editable content,
+    camelCase as in card files); the first edit of a group creates its card."""
+
+    account: str
+    group: str
+    document: Any
+    summary: str = ""
+    expected_version: int | None = None
+    """The latest version the editor read (0: the card should not exist yet); Conflict otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitModelCard(Command):
+    account: str
+    group: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveModelCard(Command):
+    account: str
+    group: str
+    comment: str = ""
+    version: int | None = None
+    """The version the approver read; Conflict if the card is reviewing another."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectModelCard(Command):
+    account: str
+    group: str
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveModelCard(Command):
+    account: str
+    group: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportModelCard(Query):
+    account: str
+    group: str
+    format: str = "markdown"
+    """markdown, html or json."""
+    version: int | None = None

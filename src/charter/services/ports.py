@@ -13,6 +13,7 @@ from typing import Generic, Protocol, Self, TypeVar
 from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, UnreadableRecord
 from charter.domain.authz import AuthzRequest, Decision
+from charter.domain.cards import ModelCard
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -124,6 +125,26 @@ class RegistryRepository(Protocol):
         ...
 
 
+class CardRepository(Protocol):
+    """Model cards, each with its immutable versions."""
+
+    def get(self, account: str, group: str) -> ModelCard | None: ...
+
+    def add(self, card: ModelCard) -> None:
+        """Store a new card with its versions; Conflict if the group already has one."""
+        ...
+
+    def save(self, card: ModelCard) -> None:
+        """Store a card's next state (a new version, a status change, or both), adding the new
+        version rows and never rewriting old ones. Conflict when the stored card is not the one
+        this state was derived from: a stale read or a concurrent change."""
+        ...
+
+    def list(self, account: str, after: str | None, limit: int) -> list[ModelCard]:
+        """An account's cards in group order, after the group named ``after``."""
+        ...
+
+
 class OutboxRepository(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -141,6 +162,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def registry(self) -> RegistryRepository: ...
+    @property
+    def cards(self) -> CardRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -252,3 +252,38 @@ event_rules = Table(
     Column("description", Text, nullable=False, default=""),
     Column("enabled", Boolean, nullable=False, default=True),
 )
+
+# Model cards: one row per card (its status, approvals and review history), one row per immutable
+# version. ``revision`` counts the card's versions plus its status changes: every change raises it,
+# and a save names the revision it started from, so a stale or concurrent change is refused.
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("group", String(NAME), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("approved_version", Integer, nullable=True),
+    Column("version_count", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "group"], ["model_package_groups.account", "model_package_groups.name"]),
+)
+
+model_card_versions = Table(
+    "model_card_versions",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("group", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("author", String(NAME), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("training", JSON, nullable=True),
+    Column("evaluation", JSON, nullable=True),
+    Column("package", String(500), nullable=True),
+    ForeignKeyConstraint(["account", "group"], ["model_cards.account", "model_cards.group"]),
+    Index("ix_model_card_versions_package", "package"),
+)

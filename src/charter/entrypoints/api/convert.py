@@ -12,6 +12,8 @@ from typing import Any
 from charter.client import models as m
 from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
+from charter.domain.card_json import evaluation_to_json, training_to_json
+from charter.domain.cards import ModelCard, to_document
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import Account, OrgPolicy, OrgUnit, Principal, RoleBinding, RoleDefinition
 from charter.domain.plan import Change
@@ -125,4 +127,22 @@ def package(p: ModelPackage) -> m.PackageOut:
                                    actor=h.actor, comment=h.comment, time=h.time, digests=list(h.digests))
                  for h in p.history],
         created_at=p.created_at, crn=str(p.crn),
+    )
+
+
+def model_card(card: ModelCard, version: int | None = None) -> m.ModelCardOut:
+    shown = card.version(version if version is not None else len(card.versions))
+    status = card.status_of(shown.number)
+    return m.ModelCardOut(
+        account=card.account, group=card.group, crn=str(card.crn), status=card.status.value,
+        approved_version=card.approved_version, latest_version=len(card.versions), version=shown.number,
+        version_status=str(status) if status is not None else "Superseded",
+        version_crn=str(card.version_crn(shown.number)), author=shown.author, time=shown.time,
+        summary=shown.summary, package=str(shown.package) if shown.package else None,
+        document=to_document(shown.content), training=training_to_json(shown.training),
+        evaluation=evaluation_to_json(shown.evaluation),
+        versions=[m.CardVersionOut(version=v.number, author=v.author, time=v.time, summary=v.summary,
+                                   package=str(v.package) if v.package else None) for v in card.versions],
+        history=[m.CardReviewOut(status=str(h.status), previous=str(h.previous), actor=h.actor,
+                                 comment=h.comment, time=h.time, version=h.version) for h in card.history],
     )

@@ -30,7 +30,7 @@ from charter.domain.names import check_name
 from charter.domain.org import Account
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 from charter.errors import InvalidTransition, NotFound, ValidationError
-from charter.services.handlers import registry
+from charter.services.handlers import cards, registry
 from charter.services.messagebus import HandlerContext
 
 
@@ -133,19 +133,19 @@ def promote(cmd: c.PromoteModelPackage, ctx: HandlerContext) -> Promotion:
         description=source.description, tags=source.tags, origin=str(source.crn),
     )
     ctx.uow.registry.add_package(package)
+    card, card_version = cards.record_package(ctx, package)
     approval = source.approval
     ctx.audit(Action.PROMOTE_PACKAGE, registry.package_resource(ctx, central, target, package),
               source=str(source.crn), version=version, digests=list(package.digests),
-              event=cmd.event_id, source_approved_by=approval.actor if approval else None)
+              event=cmd.event_id, source_approved_by=approval.actor if approval else None,
+              card=str(card.crn), card_version=card_version,
+              # A card under review or archived is not changed behind its reviewers' backs.
+              card_unchanged_because=None if card_version is not None else str(card.status))
     ctx.emit(Event(event_type("registry", "model-package", "registered"), central.name, str(package.crn), {
         "group": target.name, "version": version, "status": str(package.status),
         "digests": list(package.digests), "registered_by": ctx.identity.principal,
         "origin": str(source.crn)}))
-    return Promotion(package, created=True, card_version=_record_on_card(ctx, package))
-
-
-def _record_on_card(ctx: HandlerContext, package: ModelPackage) -> int | None:
-    return None
+    return Promotion(package, created=True, card_version=card_version)
 
 
 HANDLERS: dict[type, Any] = {
