@@ -22,6 +22,7 @@ class ActionGroup(StrEnum):
     READ_REGISTRY = "registry:Read"
     WRITE_REGISTRY = "registry:Write"
     DECIDE_PACKAGES = "registry:Decide"
+    MANAGE_EVENTS = "events:Manage"
 
 
 class Action(StrEnum):
@@ -53,6 +54,9 @@ class Action(StrEnum):
     READ_PACKAGE = "registry:DescribeModelPackage"
     APPROVE_PACKAGE = "registry:ApproveModelPackage"
     REJECT_PACKAGE = "registry:RejectModelPackage"
+    LIST_EVENT_RULES = "events:ListRules"
+    LIST_DELIVERIES = "events:ListDeliveries"
+    REPLAY_DELIVERY = "events:ReplayDelivery"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -86,6 +90,9 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.READ_PACKAGE: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
     Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
+    Action.LIST_EVENT_RULES: (ActionGroup.READ,),
+    Action.LIST_DELIVERIES: (ActionGroup.READ,),
+    Action.REPLAY_DELIVERY: (ActionGroup.MANAGE_EVENTS,),
 }
 
 

@@ -243,3 +243,27 @@ class DecideModelPackage(Command):
     version: int
     status: str
     comment: str = ""
+
+
+# --- events -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ListEventRules(Query):
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeliveries(Query):
+    """The deliveries of the rules on an account's bus; ``status`` "dead" is the dead-letter queue."""
+
+    account: str
+    status: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDelivery(Command):
+    """Send a dead delivery again: back to pending, attempts counted from zero."""
+
+    account: str
+    delivery_id: str
