@@ -17,6 +17,7 @@ the event has been forwarded from bus to bus, and bus policies can trust it.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -58,7 +59,7 @@ def bus_crn(account: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _pattern(text: str) -> Pattern:
-    return compile_pattern(text)
+    return compile_pattern(json.loads(text))
 
 
 class Dispatcher:
@@ -121,7 +122,7 @@ class Dispatcher:
                 continue
             try:
                 matched = _pattern(rule.pattern).matches(document)
-            except ValidationError:  # patterns are validated by apply; a bad stored one matches nothing
+            except (ValidationError, ValueError):  # patterns are validated by apply; a bad stored one matches nothing
                 log.error("rule %s has an invalid pattern", rule.key)
                 continue
             if matched:
