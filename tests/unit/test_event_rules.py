@@ -66,7 +66,7 @@ def test_a_rule_left_out_of_the_file_is_removed(world: World, example_text: str)
     start, end = example_text.index("# Blueprint rules"), example_text.index("roleBindings:")
     without = example_text[:start] + example_text[end:]
     result = world.bus.handle(c.ApplyOrg(without), world.admin)
-    assert [(ch.kind, str(ch.action)) for ch in result.changes] == [("event-rule", "delete")]
+    assert [(ch.kind, str(ch.action)) for ch in result.changes] == [("event-rule", "delete")] * 2
     assert world.store.data.state.rules == {}
     assert "charter.events.rule.deleted" in {e.type for e in world.store.data.outbox}
 
