@@ -14,9 +14,12 @@ from charter.adapters.db.engine import make_engine
 from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.store import SqlUnitOfWork
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
+from charter.adapters.webhooks import HttpWebhookSender
 from charter.config import Settings
+from charter.domain.deliveries import RetryPolicy
 from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
+from charter.services.dispatch import Dispatcher, DispatchSettings
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
 from charter.services.ports import ArtifactStore
@@ -28,6 +31,7 @@ class Platform:
     engine: Engine
     bus: MessageBus
     artifacts: ArtifactStore
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,4 +75,17 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         artifacts=artifacts,
     )
     register_all(bus)
-    return Platform(settings, engine, bus, artifacts)
+    dispatcher = Dispatcher(
+        bus,
+        DispatchSettings(
+            batch_size=settings.dispatch_batch_size,
+            lease_seconds=settings.dispatch_lease_seconds,
+            poll_seconds=settings.dispatch_poll_seconds,
+            retry=RetryPolicy(settings.delivery_retry_base_seconds, settings.delivery_retry_cap_seconds,
+                              settings.delivery_max_attempts, settings.delivery_max_age_seconds),
+        ),
+        webhooks=HttpWebhookSender(settings.resolved_webhook_key_file, clock,
+                                   timeout=settings.webhook_timeout_seconds,
+                                   allow=settings.webhook_allow_private_networks),
+    )
+    return Platform(settings, engine, bus, artifacts, dispatcher)

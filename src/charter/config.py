@@ -6,9 +6,10 @@ CLI); ``docs/configuration.md`` lists them all and a test fails when one is miss
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +87,55 @@ class Settings(BaseSettings):
         description="Size of each part of a multipart upload to S3 (5 MiB to 5 GiB; at most 10,000 "
         "parts, so this bounds the largest blob), and the memory each upload buffers.",
     )
+    dispatch_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How long the event dispatcher waits when it found no work."
+    )
+    dispatch_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Outbox rows routed, and deliveries claimed, per dispatcher round."
+    )
+    dispatch_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a dispatcher holds a claimed delivery; once it runs out "
+        "(the worker crashed) another dispatcher retries it. Longer than the slowest handler or webhook.",
+    )
+    dispatch_in_server: bool = Field(
+        default=True, description="`charter server` runs an event dispatcher in the background; turn it "
+        "off when `charter worker` processes deliver instead.",
+    )
+    delivery_retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay of a failed delivery; it doubles per attempt "
+        "(full jitter: a uniform draw below it).",
+    )
+    delivery_retry_cap_seconds: float = Field(default=300.0, gt=0, description="Longest delay between two delivery attempts.")
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts per delivery (one rule target) before it goes to the dead-letter queue."
+    )
+    delivery_max_age_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="A delivery still failing this long after its event was routed "
+        "goes to the dead-letter queue.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one webhook request.")
+    webhook_allow_private_networks: list[str] = Field(
+        default_factory=list, description="CIDRs webhook targets may resolve to although they are not public "
+        "(loopback, private, link-local …), as a JSON list, e.g. [\"10.20.0.0/16\"]. Empty: only public addresses.",
+    )
+    webhook_key_file: Path | None = Field(
+        default=None, description="HMAC-SHA256 key that signs webhook requests (X-Charter-Signature). "
+        "Default: webhook.key in the data directory, created (0600) on first use.",
+    )
+
+    @field_validator("webhook_allow_private_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"not a CIDR network: {net!r}") from None
+        return value
+
+    @property
+    def resolved_webhook_key_file(self) -> Path:
+        return self.webhook_key_file or self.data_dir / "webhook.key"
 
     @property
     def resolved_database_url(self) -> str:

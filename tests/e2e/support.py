@@ -47,6 +47,8 @@ def charter_env(config_dir: Path, data_dir: Path | None = None, **extra: str) ->
         "COLUMNS": "250",
         "NO_COLOR": "1",
         "PYTHONUNBUFFERED": "1",
+        # The server's event dispatcher looks for work this often when idle.
+        "CHARTER_DISPATCH_POLL_SECONDS": "0.1",
     })
     if data_dir is not None:
         env["CHARTER_DATA_DIR"] = str(data_dir)

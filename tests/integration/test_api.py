@@ -18,7 +18,8 @@ from tests.integration.conftest import Org, auth
 
 PUBLIC = {("GET", "/healthz")}
 SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "0000000000000000",
-                      "group": "churn", "version": "1", "sha256": "0" * 64}
+                      "group": "churn", "version": "1", "sha256": "0" * 64,
+                      "delivery_id": "0" * 32}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -12,6 +12,7 @@ from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.cards import ModelCard
 from charter.domain.commands import AuditFilter
+from charter.domain.deliveries import Delivery, DeliveryStatus
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
 from charter.domain.names import check_name
@@ -44,6 +45,8 @@ class Data:
     groups: dict[tuple[str, str], tuple[ModelPackageGroup, int]] = field(default_factory=dict)
     packages: dict[tuple[str, str, int], ModelPackage] = field(default_factory=dict)
     cards: dict[tuple[str, str], ModelCard] = field(default_factory=dict)
+    dispatched: set[str] = field(default_factory=set)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -283,6 +286,57 @@ class FakeOutbox:
     def add(self, event: Event) -> None:
         self.d.outbox.append(event)
 
+    def claim_pending(self, limit: int) -> list[Event]:
+        pending = [e for e in self.d.outbox if e.id not in self.d.dispatched]
+        return sorted(pending, key=lambda e: (e.time, e.id))[:limit]
+
+    def mark_dispatched(self, event_ids: Sequence[str]) -> None:
+        self.d.dispatched.update(event_ids)
+
+
+class FakeDeliveryRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def add(self, delivery: Delivery) -> bool:
+        if delivery.id in self.d.deliveries:
+            return False
+        self.d.deliveries[delivery.id] = delivery
+        return True
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self.d.deliveries.get(delivery_id)
+
+    def claim_due(self, now: datetime, lease_until: datetime, claim: str, limit: int) -> list[Delivery]:
+        def due(x: Delivery) -> bool:
+            if x.status is DeliveryStatus.PENDING:
+                return x.next_attempt_at <= now
+            return x.status is DeliveryStatus.DELIVERING and x.claimed_until is not None and x.claimed_until <= now
+
+        batch = sorted((x for x in self.d.deliveries.values() if due(x)), key=lambda x: x.next_attempt_at)[:limit]
+        claimed = [replace(x, status=DeliveryStatus.DELIVERING, claim=claim, claimed_until=lease_until,
+                           attempts=x.attempts + 1, updated_at=now) for x in batch]
+        self.d.deliveries.update({x.id: x for x in claimed})
+        return claimed
+
+    def finish(self, delivery: Delivery, claim: str) -> bool:
+        held = self.d.deliveries.get(delivery.id)
+        if held is None or held.claim != claim or held.status is not DeliveryStatus.DELIVERING:
+            return False
+        self.d.deliveries[delivery.id] = delivery
+        return True
+
+    def save(self, delivery: Delivery) -> None:
+        self.d.deliveries[delivery.id] = delivery
+
+    def list(self, bus: str, status: DeliveryStatus | None, after: str | None, limit: int) -> list[Delivery]:
+        def key(x: Delivery) -> str:
+            return f"{x.created_at.isoformat()}|{x.id}"
+
+        items = sorted((x for x in self.d.deliveries.values()
+                        if x.bus == bus and (status is None or x.status is status)), key=key)
+        return [x for x in items if after is None or key(x) > after][:limit]
+
 
 class FakeUnitOfWork:
     """Works on a copy of the data; commit swaps it in, so an abandoned unit leaves nothing behind."""
@@ -302,6 +356,7 @@ class FakeUnitOfWork:
         self.outbox = FakeOutbox(self.data)
         self.registry = FakeRegistryRepository(self.data)
         self.cards = FakeCardRepository(self.data)
+        self.deliveries = FakeDeliveryRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -312,7 +367,8 @@ class FakeUnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
-        for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry, self.cards):
+        for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
+                     self.cards, self.deliveries):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

@@ -66,10 +66,60 @@ def test_a_rule_left_out_of_the_file_is_removed(world: World, example_text: str)
     start, end = example_text.index("# Blueprint rules"), example_text.index("roleBindings:")
     without = example_text[:start] + example_text[end:]
     result = world.bus.handle(c.ApplyOrg(without), world.admin)
-    assert [(ch.kind, str(ch.action)) for ch in result.changes] == [("event-rule", "delete")]
+    assert [(ch.kind, str(ch.action)) for ch in result.changes] == [("event-rule", "delete")] * 2
     assert world.store.data.state.rules == {}
     assert "charter.events.rule.deleted" in {e.type for e in world.store.data.outbox}
 
 
 def test_the_example_is_applied_again_without_changes(world: World, example_text: str) -> None:
     assert world.bus.handle(c.ApplyOrg(example_text), world.admin).changes == []
+
+
+def _problems(world: World, text: str) -> list[dict[str, str]]:
+    with pytest.raises(ValidationError) as refused:
+        world.bus.handle(c.ApplyOrg(text), world.admin)
+    problems: list[dict[str, str]] = refused.value.details["problems"]
+    return problems
+
+
+def _on_shared(text: str, target: str) -> str:
+    return _with_rule(text, target=target).replace("account: ml-dev\n    name: extra",
+                                                   "account: ml-shared-services\n    name: extra")
+
+
+def test_a_handler_target_runs_as_a_bound_service_principal(world: World, example_text: str) -> None:
+    world.bus.handle(c.ApplyOrg(_on_shared(example_text, "{handler: audit-log, runAs: promotion-bot}")), world.admin)
+    rule = world.store.data.state.rules["ml-shared-services/extra"]
+    assert rule.targets == (EventTarget(TargetKind.HANDLER, "audit-log", "promotion-bot"),)
+
+
+def test_run_as_a_person_is_refused_naming_the_target(world: World, example_text: str) -> None:
+    problems = _problems(world, _on_shared(example_text, "{handler: audit-log, runAs: mei}"))
+    assert problems == [{"field": "rules[ml-shared-services/extra].targets[0].runAs",
+                         "reason": "mei is a person; a handler acts only as a service principal"}]
+
+
+def test_run_as_an_unknown_principal_is_refused(world: World, example_text: str) -> None:
+    problems = _problems(world, _on_shared(example_text, "{handler: audit-log, runAs: ghost}"))
+    assert problems[0]["reason"] == "unknown principal 'ghost'"
+
+
+def test_run_as_a_principal_without_a_role_in_the_rules_account_is_refused(world: World, example_text: str) -> None:
+    problems = _problems(world, _with_rule(example_text, target="{handler: audit-log, runAs: promotion-bot}"))
+    assert problems == [{"field": "rules[ml-dev/extra].targets[0].runAs",
+                         "reason": "promotion-bot holds no role in ml-dev; bind it a role there"}]
+
+
+def test_run_as_on_a_bus_target_is_refused(world: World, example_text: str) -> None:
+    problems = _problems(world, _with_rule(example_text, target="{bus: ml-shared-services, runAs: promotion-bot}"))
+    assert problems[-1]["reason"] == "only a handler target acts as a principal, not a bus target"
+
+
+def test_the_plan_shows_a_changed_run_as(world: World, example_text: str) -> None:
+    world.bus.handle(c.ApplyOrg(_on_shared(example_text, "{handler: audit-log}")), world.admin)
+    plan = world.bus.handle(c.PlanOrg(_on_shared(example_text, "{handler: audit-log, runAs: promotion-bot}")),
+                            world.admin)
+    changed = [ch for ch in plan.changes if ch.kind == "event-rule"]  # type: ignore[attr-defined]
+    assert [ch.name for ch in changed] == ["ml-shared-services/extra"]
+    assert changed[0].after["targets"][0]["run_as"] == "promotion-bot"
+    assert changed[0].before["targets"][0]["run_as"] is None

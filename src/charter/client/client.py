@@ -272,3 +272,19 @@ class Client:
 
     def audit_verify(self) -> m.VerifyOut:
         return self._send("POST", m.VerifyOut, "/audit/verify")
+
+    # --- events -------------------------------------------------------------------------
+
+    def event_rules(self, account: str) -> list[m.EventRuleOut]:
+        return self._get(m.EventRuleList, f"/accounts/{account}/events/rules").items
+
+    def deliveries(self, account: str, *, status: str | None = None) -> Iterator[m.DeliveryOut]:
+        """The deliveries made by the rules on an account's bus, oldest first."""
+        return self._pages(m.DeliveryOut, f"/accounts/{account}/events/deliveries", status=status)
+
+    def dead_letters(self, account: str) -> Iterator[m.DeliveryOut]:
+        """The account's dead-letter queue: deliveries that ran out of attempts or failed for good."""
+        return self._pages(m.DeliveryOut, f"/accounts/{account}/events/dlq")
+
+    def replay_delivery(self, account: str, delivery_id: str) -> m.DeliveryOut:
+        return self._send("POST", m.DeliveryOut, f"/accounts/{account}/events/deliveries/{delivery_id}/replay")

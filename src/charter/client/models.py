@@ -355,3 +355,40 @@ class ModelCardOut(Model):
     evaluation: dict[str, Any] | None = Field(description="The documented package's metrics and digests.")
     versions: list[CardVersionOut]
     history: list[CardReviewOut]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+class EventTargetOut(Model):
+    kind: str = Field(description="handler, bus or webhook.")
+    value: str = Field(description="The handler's name, the target account or the webhook URL.")
+    run_as: str | None = Field(None, description="The service principal a handler acts as.")
+
+
+class EventRuleOut(Model):
+    account: str
+    name: str
+    description: str
+    enabled: bool
+    pattern: dict[str, Any]
+    targets: list[EventTargetOut]
+    crn: str
+
+
+class DeliveryOut(Model):
+    id: str
+    bus: str = Field(description="The account whose rule matched the event.")
+    rule: str
+    target: EventTargetOut
+    status: str = Field(description="pending, delivering, succeeded or dead (the dead-letter queue).")
+    attempts: int
+    created_at: datetime
+    updated_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str | None
+    event: dict[str, Any] = Field(description="The CloudEvent delivered.")
+    crn: str
+
+
+class EventRuleList(Model):
+    items: list[EventRuleOut]

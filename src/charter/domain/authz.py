@@ -25,6 +25,7 @@ class ActionGroup(StrEnum):
     READ_CARDS = "cards:Read"
     WRITE_CARDS = "cards:Write"
     REVIEW_CARDS = "cards:Review"
+    MANAGE_EVENTS = "events:Manage"
 
 
 class Action(StrEnum):
@@ -64,6 +65,9 @@ class Action(StrEnum):
     APPROVE_CARD = "cards:ApproveModelCard"
     REJECT_CARD = "cards:RejectModelCard"
     ARCHIVE_CARD = "cards:ArchiveModelCard"
+    LIST_EVENT_RULES = "events:ListRules"
+    LIST_DELIVERIES = "events:ListDeliveries"
+    REPLAY_DELIVERY = "events:ReplayDelivery"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -105,6 +109,9 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.APPROVE_CARD: (ActionGroup.REVIEW_CARDS,),
     Action.REJECT_CARD: (ActionGroup.REVIEW_CARDS,),
     Action.ARCHIVE_CARD: (ActionGroup.REVIEW_CARDS,),
+    Action.LIST_EVENT_RULES: (ActionGroup.READ,),
+    Action.LIST_DELIVERIES: (ActionGroup.READ,),
+    Action.REPLAY_DELIVERY: (ActionGroup.MANAGE_EVENTS,),
 }
 
 

@@ -334,3 +334,27 @@ class ExportModelCard(Query):
     format: str = "markdown"
     """markdown, html or json."""
     version: int | None = None
+
+
+# --- events -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ListEventRules(Query):
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeliveries(Query):
+    """The deliveries of the rules on an account's bus; ``status`` "dead" is the dead-letter queue."""
+
+    account: str
+    status: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDelivery(Command):
+    """Send a dead delivery again: back to pending, attempts counted from zero."""
+
+    account: str
+    delivery_id: str

@@ -32,3 +32,9 @@ class Event:
 
 def event_type(service: str, resource: str, what: str) -> str:
     return f"charter.{service}.{resource}.{what}"
+
+
+def event_from_cloudevent(doc: dict[str, Any]) -> Event:
+    """The Event that ``Event.to_cloudevent`` wrote."""
+    return Event(doc["type"], doc["source"], doc["subject"], dict(doc.get("data") or {}), doc["id"],
+                 datetime.fromisoformat(doc["time"]))

@@ -116,6 +116,10 @@ class Identity:
 
     @property
     def via(self) -> str:
+        if ":" in self.credential_id:
+            # A delegated credential names its own kind (``rule:<account>/<rule>`` for a handler
+            # acting as a rule's runAs principal); token and session ids never hold a colon.
+            return self.credential_id[:64]
         kind = CredentialKind.SESSION if self.session else CredentialKind.TOKEN
         return f"{kind}:{self.credential_id}"
 

@@ -149,6 +149,8 @@ class EventTarget:
 
     kind: TargetKind
     value: str
+    run_as: str | None = None
+    """For a handler target: the service principal the handler acts as (``runAs`` in charter.yaml)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,15 +19,17 @@ from charter.domain.org import (
     EventRule,
     EventTarget,
     OrgState,
+    PrincipalKind,
     Role,
     RoleBinding,
     RoleDefinition,
     TargetKind,
 )
 
-# The handlers a rule may target by name. The promotion handler joins when it exists; a name that
-# nothing implements would accept events and drop them.
-BUILTIN_HANDLERS: frozenset[str] = frozenset()
+# The handlers a rule may target by name: the source of the names. ``services/event_handlers.py``
+# implements each (a test fails when the two disagree); a name that nothing implements would accept
+# events and drop them.
+BUILTIN_HANDLERS: frozenset[str] = frozenset({"audit-log", "promote-model-package"})
 
 
 class ChangeAction(StrEnum):
@@ -125,9 +127,26 @@ def _event_problems(result: OrgState) -> list[Problem]:
         where = f"rules[{rule.key}]"
         if rule.account not in result.accounts:
             problems.append(Problem(f"{where}.account", f"unknown account {rule.account!r}"))
-        for target in rule.targets:
+        for i, target in enumerate(rule.targets):
             problems.extend(_target_problems(result, rule, target, f"{where}.targets"))
+            problems.extend(_run_as_problems(result, rule, target, f"{where}.targets[{i}].runAs"))
     return problems
+
+
+def _run_as_problems(result: OrgState, rule: EventRule, target: EventTarget, where: str) -> list[Problem]:
+    name = target.run_as
+    if name is None:
+        return []
+    if target.kind is not TargetKind.HANDLER:
+        return [Problem(where, f"only a handler target acts as a principal, not a {target.kind} target")]
+    principal = result.principals.get(name)
+    if principal is None:
+        return [Problem(where, f"unknown principal {name!r}")]
+    if principal.kind is not PrincipalKind.SERVICE:
+        return [Problem(where, f"{name} is a {principal.kind}; a handler acts only as a service principal")]
+    if not any(b.principal == name and b.account == rule.account for b in result.bindings):
+        return [Problem(where, f"{name} holds no role in {rule.account}; bind it a role there")]
+    return []
 
 
 def _target_problems(result: OrgState, rule: EventRule, target: EventTarget, where: str) -> list[Problem]:

@@ -19,15 +19,25 @@ log = logging.getLogger("charter.server")
 
 
 def server_app(platform: Platform) -> FastAPI:
-    """The API plus the schedulers that belong to a running server (audit checkpoint signing)."""
+    """The API plus the schedulers that belong to a running server (audit checkpoint signing, the
+    event dispatcher in a thread of its own, stopped before the server exits)."""
     app = create_app(platform)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_checkpoints(platform))
+        stop = threading.Event()
+        dispatcher = threading.Thread(target=platform.dispatcher.run_forever, args=(stop,),
+                                      name="charter-dispatcher", daemon=True)
+        if platform.settings.dispatch_in_server:
+            dispatcher.start()
         try:
             yield
         finally:
+            stop.set()
+            platform.dispatcher.wake()
+            if dispatcher.is_alive():
+                await asyncio.to_thread(dispatcher.join, 30)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -51,6 +51,7 @@ class HandlerContext:
     request_id: str | None = None
     audited: list[AuditEntry] = field(default_factory=list)
     target: tuple[str, str, str] | None = None  # (account, resource, action) of the last decision
+    emitted: int = 0
 
     def authorize(self, action: Action, resource: Resource) -> Decision:
         self.target = (resource.account, str(resource.crn), str(action))
@@ -71,6 +72,7 @@ class HandlerContext:
 
     def emit(self, event: Event) -> None:
         self.uow.outbox.add(replace(event, time=self.clock.now()))
+        self.emitted += 1
 
 
 Handler = Callable[[Any, HandlerContext], Any]
@@ -85,6 +87,9 @@ class MessageBus:
     limits: Limits = field(default_factory=Limits)
     artifacts: ArtifactStore | None = None
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
+    outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
+    """Called after a commit that wrote events, so a dispatcher in this process starts at once
+    instead of at its next poll (dispatchers in other processes still poll)."""
 
     def register(self, message_type: type[M], handler: Callable[[M, HandlerContext], Any]) -> None:
         if message_type in self.handlers:
@@ -120,6 +125,9 @@ class MessageBus:
                         for entry in ctx.audited:
                             self.trail.append(uow, entry)
                         uow.commit()
+                        if ctx.emitted:
+                            for listener in self.outbox_listeners:
+                                listener()
             if ctx is not None:
                 if not isinstance(message, Command):
                     for entry in ctx.audited:

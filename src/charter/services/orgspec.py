@@ -86,6 +86,7 @@ class TargetSpec(_Spec):
     handler: Name | None = None
     bus: Name | None = None
     webhook: str | None = Field(None, max_length=2048)
+    run_as: Name | None = Field(None, alias="runAs")
 
 
 class RuleSpec(_Spec):
@@ -111,7 +112,8 @@ class OrgDocument(_Spec):
 
 
 _ALIASES = {"org_units": "orgUnits", "role_bindings": "roleBindings", "display_name": "displayName",
-            "api_version": "apiVersion", "event_buses": "eventBuses"}
+            "api_version": "apiVersion", "event_buses": "eventBuses",
+            "run_as": "runAs"}
 
 
 def refuse(filename: str, problems: Iterable[Problem]) -> ValidationError:
@@ -188,7 +190,7 @@ def desired_state(doc: OrgDocument, filename: str) -> OrgState:
             if len(given) != 1:
                 problems.append(Problem(f"{where}.targets[{j}]", "name exactly one of handler, bus or webhook"))
                 continue
-            targets.append(EventTarget(*given[0]))
+            targets.append(EventTarget(*given[0], run_as=target.run_as))
         pattern_text = json.dumps(rule.pattern, sort_keys=True, separators=(",", ":"))
         rules[f"{rule.account}/{rule.name}"] = EventRule(rule.account, rule.name, pattern_text, tuple(targets),
                                                          rule.description, rule.enabled)

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, UnreadableRecord
 from charter.domain.authz import AuthzRequest, Decision
 from charter.domain.cards import ModelCard
 from charter.domain.commands import AuditFilter
+from charter.domain.deliveries import Delivery, DeliveryStatus
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
@@ -148,6 +149,40 @@ class CardRepository(Protocol):
 class OutboxRepository(Protocol):
     def add(self, event: Event) -> None: ...
 
+    def claim_pending(self, limit: int) -> list[Event]:
+        """Up to ``limit`` undispatched events, oldest first, locked until the transaction ends;
+        on PostgreSQL rows another transaction holds are skipped (``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    def mark_dispatched(self, event_ids: Sequence[str]) -> None: ...
+
+
+class DeliveryRepository(Protocol):
+    def add(self, delivery: Delivery) -> bool:
+        """Insert a delivery unless one with its key exists; True when it was new."""
+        ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def claim_due(self, now: datetime, lease_until: datetime, claim: str, limit: int) -> list[Delivery]:
+        """Lease up to ``limit`` deliveries that are due (pending and at their next attempt, or
+        delivering under a lease that ran out) to ``claim`` until ``lease_until``, counting the
+        attempt; rows another transaction holds are skipped."""
+        ...
+
+    def finish(self, delivery: Delivery, claim: str) -> bool:
+        """Store a claimed delivery's outcome (status, attempts, next attempt, error), releasing
+        the lease; False, storing nothing, when ``claim`` no longer holds it."""
+        ...
+
+    def save(self, delivery: Delivery) -> None:
+        """Store a delivery's state whoever holds it (a replay of a dead delivery)."""
+        ...
+
+    def list(self, bus: str, status: DeliveryStatus | None, after: str | None, limit: int) -> list[Delivery]:
+        """The deliveries of rules on ``bus``'s account, oldest first, after the cursor ``after``."""
+        ...
+
 
 class UnitOfWork(Protocol):
     @property
@@ -164,6 +199,8 @@ class UnitOfWork(Protocol):
     def registry(self) -> RegistryRepository: ...
     @property
     def cards(self) -> CardRepository: ...
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -254,4 +291,10 @@ class ArtifactStore(Protocol):
         source was corrupted), and then nothing new is left at the destination. NotFound when the
         source holds no such blob.
         """
+        ...
+
+
+class WebhookSender(Protocol):
+    def send(self, url: str, event: dict[str, Any], delivery_id: str) -> None:
+        """POST one CloudEvent, signed. Raises ``DeliveryError`` (permanent or not) when it fails."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
 
 from charter.adapters.db import tables as t
 from charter.adapters.db.cards import SqlCardRepository
+from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
@@ -78,8 +79,18 @@ def _account(row: Row[Any]) -> Account:
 
 def _rule(row: Row[Any]) -> EventRule:
     return EventRule(row.account, row.name, row.pattern,
-                     tuple(EventTarget(TargetKind(kind), value) for kind, value in row.targets),
+                     tuple(_target(x) for x in row.targets),
                      row.description, bool(row.enabled))
+
+
+def _target(stored: list[str]) -> EventTarget:
+    # Targets are stored as [kind, value] or, with a runAs principal, [kind, value, run_as].
+    return EventTarget(TargetKind(stored[0]), stored[1], stored[2] if len(stored) > 2 else None)
+
+
+def _stored_target(target: EventTarget) -> list[str]:
+    head = [str(target.kind), target.value]
+    return head if target.run_as is None else [*head, target.run_as]
 
 
 def _principal(row: Row[Any]) -> Principal:
@@ -206,7 +217,7 @@ class SqlOrgRepository(_Repo):
         self.delete_rule(rule.account, rule.name)
         self.conn.execute(insert(t.event_rules).values(
             account=rule.account, name=rule.name, pattern=rule.pattern,
-            targets=[[str(x.kind), x.value] for x in rule.targets], description=rule.description,
+            targets=[_stored_target(x) for x in rule.targets], description=rule.description,
             enabled=rule.enabled))
 
     def delete_rule(self, account: str, name: str) -> None:
@@ -348,6 +359,17 @@ class SqlOutboxRepository(_Repo):
             "id": event.id, "type": event.type, "source": event.source, "subject": event.subject,
             "time": event.time, "data": event.data, "dispatched": False})
 
+    def claim_pending(self, limit: int) -> list[Event]:
+        o = t.outbox.c
+        q = select(t.outbox).where(o.dispatched.is_(False)).order_by(o.time, o.id).limit(limit)
+        if self.conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
+            q = q.with_for_update(skip_locked=True)
+        return [Event(r.type, r.source, r.subject, dict(r.data), r.id, r.time) for r in self.conn.execute(q)]
+
+    def mark_dispatched(self, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            self.conn.execute(update(t.outbox).where(t.outbox.c.id.in_(list(event_ids))).values(dispatched=True))
+
 
 class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
@@ -384,6 +406,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(self._conn)
         self.registry = SqlRegistryRepository(self._conn)
         self.cards = SqlCardRepository(self._conn)
+        self.deliveries = SqlDeliveryRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -286,4 +287,32 @@ model_card_versions = Table(
     Column("package", String(500), nullable=True),
     ForeignKeyConstraint(["account", "group"], ["model_cards.account", "model_cards.group"]),
     Index("ix_model_card_versions_package", "package"),
+)
+
+# One row per (event, bus, rule, target): routing an event twice finds its rows already there.
+# ``claim`` and ``claimed_until`` lease a row to one dispatcher while it delivers; a lease that runs
+# out (the dispatcher crashed) makes the row due again.
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("bus", String(NAME), nullable=False),
+    Column("rule", String(NAME), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_value", String(2048), nullable=False),
+    Column("target_run_as", String(NAME), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("claim", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    UniqueConstraint("event_id", "bus", "rule", "target_kind", "target_value", "target_run_as",
+                     name="uq_event_deliveries_key"),
+    Index("ix_event_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_event_deliveries_bus", "bus", "created_at", "id"),
 )

@@ -14,8 +14,18 @@ from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
 from charter.domain.card_json import evaluation_to_json, training_to_json
 from charter.domain.cards import ModelCard, to_document
+from charter.domain.deliveries import Delivery
 from charter.domain.identity import ApiToken, Session
-from charter.domain.org import Account, OrgPolicy, OrgUnit, Principal, RoleBinding, RoleDefinition
+from charter.domain.org import (
+    Account,
+    EventRule,
+    EventTarget,
+    OrgPolicy,
+    OrgUnit,
+    Principal,
+    RoleBinding,
+    RoleDefinition,
+)
 from charter.domain.plan import Change
 from charter.domain.registry import ModelPackage, ModelPackageGroup
 from charter.errors import ValidationError
@@ -146,3 +156,20 @@ def model_card(card: ModelCard, version: int | None = None) -> m.ModelCardOut:
         history=[m.CardReviewOut(status=str(h.status), previous=str(h.previous), actor=h.actor,
                                  comment=h.comment, time=h.time, version=h.version) for h in card.history],
     )
+
+
+def event_target(t: EventTarget) -> m.EventTargetOut:
+    return m.EventTargetOut(kind=str(t.kind), value=t.value, run_as=t.run_as)
+
+
+def event_rule(r: EventRule) -> m.EventRuleOut:
+    return m.EventRuleOut(account=r.account, name=r.name, description=r.description, enabled=r.enabled,
+                          pattern=json.loads(r.pattern), targets=[event_target(t) for t in r.targets],
+                          crn=str(r.crn))
+
+
+def delivery(d: Delivery) -> m.DeliveryOut:
+    return m.DeliveryOut(id=d.id, bus=d.bus, rule=d.rule, target=event_target(d.target), status=str(d.status),
+                         attempts=d.attempts, created_at=d.created_at, updated_at=d.updated_at,
+                         next_attempt_at=d.next_attempt_at, last_error=d.last_error,
+                         event=d.event.to_cloudevent(), crn=str(d.crn))

@@ -17,6 +17,7 @@ from charter.client import models as m
 from charter.client.client import Client
 from charter.config import Settings
 from charter.entrypoints.cli import cards as cards_cli
+from charter.entrypoints.cli import events as events_cli
 from charter.entrypoints.cli import registry as registry_cli
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
 from charter.entrypoints.cli.profiles import Profile, SessionInfo
@@ -35,6 +36,7 @@ org_app = typer.Typer(no_args_is_help=True, help="The organization.")
 policies_app = typer.Typer(no_args_is_help=True, help="Cedar policies in force.")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(cards_cli.app, name="cards")
+app.add_typer(events_cli.app, name="events")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)
@@ -113,6 +115,32 @@ def server(
 
     platform = bootstrap(_settings(data_dir, database_url, host=host, port=port))
     serve(platform)
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run an event dispatcher alone (as many as needed, beside the servers): SIGTERM stops it."""
+    import signal
+    import threading
+
+    from charter.bootstrap import bootstrap
+
+    platform = bootstrap(_settings(data_dir, database_url))
+    stop = threading.Event()
+    def stopping(*_: object) -> None:
+        stop.set()
+        platform.dispatcher.wake()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stopping)
+    console.print("charter worker: delivering events (SIGTERM stops it)", highlight=False)
+    try:
+        platform.dispatcher.run_forever(stop)
+    finally:
+        platform.close()
 
 
 @app.command()

@@ -30,8 +30,9 @@ from charter.domain.names import check_name
 from charter.domain.org import Account
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 from charter.errors import InvalidTransition, NotFound, ValidationError
+from charter.services.event_handlers import Invocation, register_handler
 from charter.services.handlers import cards, registry
-from charter.services.messagebus import HandlerContext
+from charter.services.messagebus import HandlerContext, MessageBus
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,31 @@ def promote(cmd: c.PromoteModelPackage, ctx: HandlerContext) -> Promotion:
         "digests": list(package.digests), "registered_by": ctx.identity.principal,
         "origin": str(source.crn)}))
     return Promotion(package, created=True, card_version=card_version)
+
+
+APPROVED_PACKAGE = event_type("registry", "model-package", "state-changed")
+
+
+def promote_on_approval(bus: MessageBus, invocation: Invocation) -> None:
+    """The ``promote-model-package`` handler: an approval arriving on the central bus is copied,
+    then registered, as the target's ``runAs`` principal. Both steps are idempotent, so a repeated
+    delivery (at least once) or a retry after a crash ends with the one central package."""
+    event = invocation.event
+    if invocation.run_as is None:
+        raise ValidationError(f"rule {invocation.bus}/{invocation.rule}: promote-model-package acts as "
+                              "a service principal; give the target a runAs", rule=invocation.rule)
+    if event.type != APPROVED_PACKAGE or event.data.get("status") != str(ApprovalStatus.APPROVED):
+        raise ValidationError(f"promote-model-package takes approved packages, not {event.type} "
+                              f"{event.data.get('status')!r}", event=event.id)
+    digests = event.data.get("digests") or []
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        raise ValidationError("the event's digests are not a list of digests", event=event.id)
+    bus.handle(c.CopyPackageArtifacts(event.subject, invocation.bus), invocation.run_as)
+    bus.handle(c.PromoteModelPackage(event.subject, invocation.bus, tuple(digests), event.id),
+               invocation.run_as)
+
+
+register_handler("promote-model-package", promote_on_approval)
 
 
 HANDLERS: dict[type, Any] = {
