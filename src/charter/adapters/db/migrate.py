@@ -18,5 +18,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    # "heads": migrations written on parallel branches (each revising the same parent until they
+    # are chained at merge) all apply; with one head it is the same as "head".
     command.upgrade(alembic_config(engine), revision)
