@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from charter.bootstrap import Platform
 from charter.domain.datasets import (
     Column,
-    Dataset,
     DataFormat,
+    Dataset,
     DatasetRead,
     DatasetVersion,
     Subscription,

@@ -11,6 +11,13 @@ from typing import Any, Self
 from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.commands import AuditFilter
+from charter.domain.datasets import (
+    Dataset,
+    DatasetRead,
+    DatasetVersion,
+    Subscription,
+    SubscriptionStatus,
+)
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
 from charter.domain.names import check_name
@@ -27,7 +34,6 @@ from charter.domain.org import (
     RoleDefinition,
 )
 from charter.domain.plan import builtin_roles
-from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription, SubscriptionStatus
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 from charter.errors import IntegrityError, NotFound, ValidationError
 

@@ -14,6 +14,13 @@ from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, UnreadableRecord
 from charter.domain.authz import AuthzRequest, Decision
 from charter.domain.commands import AuditFilter
+from charter.domain.datasets import (
+    Dataset,
+    DatasetRead,
+    DatasetVersion,
+    Subscription,
+    SubscriptionStatus,
+)
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
@@ -28,7 +35,6 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
 )
-from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription, SubscriptionStatus
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 
 T = TypeVar("T")

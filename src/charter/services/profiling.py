@@ -45,7 +45,7 @@ def profile(data_format: DataFormat, file: IO[bytes]) -> Profile:
 
 # --- CSV ----------------------------------------------------------------------------------
 
-def _kind(value: str) -> str | None:
+def _kind(value: str) -> str:
     """The narrowest dtype a non-empty value fits: int64, float64, bool or string."""
     text = value.strip()
     if text.lower() in _TRUE_FALSE:

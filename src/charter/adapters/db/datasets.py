@@ -10,8 +10,8 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 from charter.adapters.db import tables as t
 from charter.domain.datasets import (
     Column,
-    Dataset,
     DataFormat,
+    Dataset,
     DatasetRead,
     DatasetVersion,
     Subscription,

@@ -16,8 +16,8 @@ from charter.domain.authz import Action, Resource
 from charter.domain.crn import CRN
 from charter.domain.datasets import (
     MAX_TEXT,
-    Dataset,
     DataFormat,
+    Dataset,
     DatasetRead,
     DatasetVersion,
     Subscription,
@@ -128,9 +128,20 @@ def _require_governance(account: Account) -> None:
                               f"{account.kind} account", field="account", account=account.name)
 
 
+def _dataset_name(ctx: HandlerContext, account: Account, name: str) -> str:
+    """A valid name to register under; an invalid one is refused after the policy has decided
+    whether the caller may register here at all (so a bad request still reaches a decision)."""
+    try:
+        return check_name(name, "dataset")
+    except ValidationError:
+        ctx.authorize(Action.REGISTER_DATASET, Resource(CRN(account.name, "data", "dataset", "*"), "Dataset",
+                                                        {**_kind(account), "owner": ctx.identity.principal}))
+        raise
+
+
 def _prospective(ctx: HandlerContext, account: Account, name: str) -> Dataset:
     """The dataset a registration adds to: the existing one, or a new one the caller would own."""
-    existing = ctx.uow.datasets.get_dataset(account.name, check_name(name, "dataset"))
+    existing = ctx.uow.datasets.get_dataset(account.name, _dataset_name(ctx, account, name))
     return existing or Dataset(account.name, name, ctx.identity.principal, ctx.clock.now())
 
 
@@ -158,11 +169,11 @@ def upload_dataset(cmd: c.UploadDataset, ctx: HandlerContext) -> UploadedDataset
     fmt = data_format(cmd.format)
     store = artifact_store(ctx)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        _spool(cmd.chunks, cmd.max_bytes, spool)  # type: ignore[arg-type]
+        _spool(cmd.chunks, cmd.max_bytes, spool)
         spool.seek(0)
-        made = profile(fmt, spool)  # type: ignore[arg-type]
+        made = profile(fmt, spool)
         # Only a file that profiles reaches the store: a refused one leaves nothing behind.
-        info = store.put(account.name, _read_back(spool), max_bytes=cmd.max_bytes)  # type: ignore[arg-type]
+        info = store.put(account.name, _read_back(spool), max_bytes=cmd.max_bytes)
     PROFILES.put(info.sha256, fmt, made)
     ctx.audit(Action.REGISTER_DATASET, Resource(CRN(account.name, "data", "dataset-file", info.sha256),
                                                 "DatasetFile"),
@@ -180,14 +191,14 @@ def _profile_of(ctx: HandlerContext, account: str, sha256: str, fmt: DataFormat)
         for chunk in artifact_store(ctx).open(account, sha256):
             spool.write(chunk)
         spool.seek(0)
-        made = profile(fmt, spool)  # type: ignore[arg-type]
+        made = profile(fmt, spool)
     PROFILES.put(sha256, fmt, made)
     return made
 
 
 def register_version(cmd: c.RegisterDatasetVersion, ctx: HandlerContext) -> DatasetVersion:
     account = _home(ctx, cmd.account)
-    existing = ctx.uow.datasets.get_dataset(account.name, check_name(cmd.name, "dataset"))
+    existing = ctx.uow.datasets.get_dataset(account.name, _dataset_name(ctx, account, cmd.name))
     dataset = existing or Dataset(account.name, cmd.name, ctx.identity.principal, ctx.clock.now(),
                                   cmd.description[:MAX_TEXT], _tags(cmd.tags))
     ctx.authorize(Action.REGISTER_DATASET, dataset_resource(account, dataset))
