@@ -19,7 +19,8 @@ from tests.integration.conftest import Org, auth
 PUBLIC = {("GET", "/healthz")}
 SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "0000000000000000",
                       "group": "churn", "version": "1", "sha256": "0" * 64,
-                      "delivery_id": "0" * 32}
+                      "delivery_id": "0" * 32,
+                      "dataset": "bank-marketing", "subscription_id": "0" * 32}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
@@ -35,7 +36,14 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/accounts/{account}/cards/{group}/reject": {"comment": "no"},
     "/api/v1/accounts/{account}/cards/{group}/archive": {},
 }
-SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes"}
+SAMPLE_BODIES.update({
+    "/api/v1/accounts/{account}/data/datasets/{dataset}/subscriptions": {"subscriber": "ml-dev", "reason": "r"},
+    "/api/v1/accounts/{account}/data/subscriptions/{subscription_id}/approve": {},
+    "/api/v1/accounts/{account}/data/subscriptions/{subscription_id}/reject": {"comment": "no"},
+    "/api/v1/accounts/{account}/data/subscriptions/{subscription_id}/revoke": {},
+})
+SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
+                     "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n"}
 
 
 def _routes(api: TestClient) -> list[tuple[str, str]]:

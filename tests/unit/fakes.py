@@ -12,6 +12,13 @@ from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.cards import ModelCard
 from charter.domain.commands import AuditFilter
+from charter.domain.datasets import (
+    Dataset,
+    DatasetRead,
+    DatasetVersion,
+    Subscription,
+    SubscriptionStatus,
+)
 from charter.domain.deliveries import Delivery, DeliveryStatus
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -47,6 +54,10 @@ class Data:
     cards: dict[tuple[str, str], ModelCard] = field(default_factory=dict)
     dispatched: set[str] = field(default_factory=set)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    datasets: dict[tuple[str, str], tuple[Dataset, int]] = field(default_factory=dict)
+    dataset_versions: dict[tuple[str, str, int], DatasetVersion] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    dataset_reads: list[DatasetRead] = field(default_factory=list)
 
 
 class FakeOrgRepository:
@@ -277,6 +288,68 @@ class FakeCardRepository:
     def list(self, account: str, after: str | None, limit: int) -> list[ModelCard]:
         return [card for (a, g), card in sorted(self.d.cards.items())
                 if a == account and (after is None or g > after)][:limit]
+class FakeDatasetRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_dataset(self, account: str, name: str) -> Dataset | None:
+        found = self.d.datasets.get((account, name))
+        return found[0] if found else None
+
+    def add_dataset(self, dataset: Dataset) -> None:
+        if (dataset.account, dataset.name) in self.d.datasets:
+            raise RuntimeError(f"duplicate dataset {dataset.name}")  # as the primary key does
+        self.d.datasets[(dataset.account, dataset.name)] = (dataset, 1)
+
+    def list_datasets(self, account: str, after: str | None, limit: int) -> list[Dataset]:
+        return [ds for (a, n), (ds, _) in sorted(self.d.datasets.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def allocate_version(self, account: str, name: str) -> int:
+        ds, version = self.d.datasets[(account, name)]
+        self.d.datasets[(account, name)] = (ds, version + 1)
+        return version
+
+    def add_version(self, version: DatasetVersion) -> None:
+        self.d.dataset_versions[(version.account, version.dataset, version.version)] = version
+
+    def get_version(self, account: str, name: str, version: int) -> DatasetVersion | None:
+        return self.d.dataset_versions.get((account, name, version))
+
+    def latest_version(self, account: str, name: str) -> DatasetVersion | None:
+        found = self.list_versions(account, name, None, 10**9)
+        return found[-1] if found else None
+
+    def list_versions(self, account: str, name: str, after: int | None, limit: int) -> list[DatasetVersion]:
+        return [v for (a, n, number), v in sorted(self.d.dataset_versions.items())
+                if a == account and n == name and (after is None or number > after)][:limit]
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        self.d.subscriptions[subscription.id] = subscription
+
+    def get_subscription(self, subscription_id: str) -> Subscription | None:
+        return self.d.subscriptions.get(subscription_id)
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        self.d.subscriptions[subscription.id] = subscription
+
+    def list_subscriptions(self, *, account: str | None = None, subscriber: str | None = None,
+                           dataset: str | None = None, status: SubscriptionStatus | None = None,
+                           after: str | None = None, limit: int = 50) -> list[Subscription]:
+        return [s for i, s in sorted(self.d.subscriptions.items())
+                if (account is None or s.account == account) and (subscriber is None or s.subscriber == subscriber)
+                and (dataset is None or s.dataset == dataset) and (status is None or s.status is status)
+                and (after is None or i > after)][:limit]
+
+    def subscriptions_to(self, account: str, dataset: str, subscriber: str) -> list[Subscription]:
+        return self.list_subscriptions(account=account, subscriber=subscriber, dataset=dataset, limit=10**9)
+
+    def add_read(self, read: DatasetRead) -> None:
+        self.d.dataset_reads.append(read)
+
+    def list_reads(self, account: str, dataset: str, after: str | None, limit: int) -> list[DatasetRead]:
+        return [r for r in sorted(self.d.dataset_reads, key=lambda r: r.id)
+                if r.account == account and r.dataset == dataset and (after is None or r.id > after)][:limit]
 
 
 class FakeOutbox:
@@ -357,6 +430,7 @@ class FakeUnitOfWork:
         self.registry = FakeRegistryRepository(self.data)
         self.cards = FakeCardRepository(self.data)
         self.deliveries = FakeDeliveryRepository(self.data)
+        self.datasets = FakeDatasetRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -368,7 +442,7 @@ class FakeUnitOfWork:
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
-                     self.cards, self.deliveries):
+                     self.cards, self.deliveries, self.datasets):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

@@ -245,6 +245,85 @@ class Client:
         if version is not None:
             params["version"] = version
         return self._request("GET", f"/api/v1/accounts/{account}/cards/{group}/export", params=params).text
+    # --- governed data ---------------------------------------------------------------------
+
+    def register_dataset(self, account: str, name: str, source: bytes | BinaryIO | Path, *,
+                         data_format: str = "csv", description: str = "") -> m.DatasetVersionOut:
+        """Stream a CSV or Parquet file into a data-governance account as the dataset's next
+        version (the first creates the dataset, owned by you); the server profiles it."""
+        if isinstance(source, Path):
+            with source.open("rb") as f:
+                return self.register_dataset(account, name, f, data_format=data_format,
+                                             description=description)
+        content: bytes | Iterator[bytes] = source if isinstance(source, bytes) else _read_chunks(source)
+        params = {"name": name, "format": data_format, "description": description}
+        response = self._request("POST", f"/api/v1/accounts/{account}/data/datasets", content=content,
+                                 params=params, headers={"content-type": "application/octet-stream"})
+        return self._parse(m.DatasetVersionOut, response)
+
+    def datasets(self, account: str) -> Iterator[m.DatasetOut]:
+        return self._pages(m.DatasetOut, f"/accounts/{account}/data/datasets")
+
+    def dataset(self, account: str, name: str) -> m.DatasetOut:
+        return self._get(m.DatasetOut, f"/accounts/{account}/data/datasets/{name}")
+
+    def dataset_versions(self, account: str, name: str) -> Iterator[m.DatasetVersionOut]:
+        return self._pages(m.DatasetVersionOut, f"/accounts/{account}/data/datasets/{name}/versions")
+
+    def dataset_version(self, account: str, name: str, version: int | None = None) -> m.DatasetVersionOut:
+        """One version, or the latest when ``version`` is None."""
+        return self._get(m.DatasetVersionOut,
+                         f"/accounts/{account}/data/datasets/{name}/versions/{version or 'latest'}")
+
+    def subscribe(self, account: str, dataset: str, *, subscriber: str, reason: str,
+                  project: str | None = None) -> m.SubscriptionOut:
+        """Ask ``account``'s owner of ``dataset`` for reads by the ``subscriber`` account."""
+        body = m.SubscriptionCreate(subscriber=subscriber, reason=reason, project=project)
+        return self._send("POST", m.SubscriptionOut, f"/accounts/{account}/data/datasets/{dataset}/subscriptions",
+                          body)
+
+    def subscriptions(self, account: str, *, status: str | None = None,
+                      dataset: str | None = None) -> Iterator[m.SubscriptionOut]:
+        return self._pages(m.SubscriptionOut, f"/accounts/{account}/data/subscriptions", status=status,
+                           dataset=dataset)
+
+    def subscription(self, account: str, subscription_id: str) -> m.SubscriptionOut:
+        return self._get(m.SubscriptionOut, f"/accounts/{account}/data/subscriptions/{subscription_id}")
+
+    def approve_subscription(self, account: str, subscription_id: str, comment: str = "", *,
+                             expires_in_seconds: int | None = None) -> m.SubscriptionOut:
+        return self._decide_subscription("approve", account, subscription_id, comment, expires_in_seconds)
+
+    def reject_subscription(self, account: str, subscription_id: str, comment: str) -> m.SubscriptionOut:
+        return self._decide_subscription("reject", account, subscription_id, comment, None)
+
+    def revoke_subscription(self, account: str, subscription_id: str, comment: str = "") -> m.SubscriptionOut:
+        return self._decide_subscription("revoke", account, subscription_id, comment, None)
+
+    def _decide_subscription(self, verb: str, account: str, subscription_id: str, comment: str,
+                             expires_in_seconds: int | None) -> m.SubscriptionOut:
+        body = m.SubscriptionDecisionIn(comment=comment, expires_in_seconds=expires_in_seconds)
+        return self._send("POST", m.SubscriptionOut,
+                          f"/accounts/{account}/data/subscriptions/{subscription_id}/{verb}", body)
+
+    def read_dataset(self, account: str, name: str, *, for_account: str, version: int | None = None,
+                     run: str | None = None, project: str | None = None) -> Iterator[bytes]:
+        """A version's bytes (the latest by default), read for ``for_account`` under its grant;
+        the server records the read as lineage."""
+        params = {k: v for k, v in {"for_account": for_account, "version": version, "run": run,
+                                    "project": project}.items() if v is not None}
+        try:
+            with self._http.stream("GET", f"/api/v1/accounts/{account}/data/datasets/{name}/data",
+                                   params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_payload(response.status_code, response.json())
+                yield from response.iter_bytes()
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach {self.server}: {error}") from None
+
+    def dataset_reads(self, account: str, name: str) -> Iterator[m.DatasetReadOut]:
+        return self._pages(m.DatasetReadOut, f"/accounts/{account}/data/datasets/{name}/reads")
 
     # --- audit -----------------------------------------------------------------------------
 

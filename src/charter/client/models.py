@@ -392,3 +392,96 @@ class DeliveryOut(Model):
 
 class EventRuleList(Model):
     items: list[EventRuleOut]
+# --- governed data ------------------------------------------------------------------------
+
+class ColumnOut(Model):
+    name: str
+    dtype: str
+
+
+class DatasetVersionOut(Model):
+    account: str
+    dataset: str
+    version: int
+    format: Literal["csv", "parquet"]
+    sha256: str
+    size: int
+    columns: list[ColumnOut]
+    rows: int
+    registered_by: str
+    created_at: datetime
+    crn: str
+
+
+class DatasetOut(Model):
+    account: str
+    name: str
+    description: str
+    owner: str
+    tags: dict[str, str]
+    created_at: datetime
+    crn: str
+    latest: DatasetVersionOut | None = None
+
+
+class SubscriptionCreate(Request):
+    subscriber: str = Field(max_length=63, description="The account that will read the data.")
+    reason: str = Field(min_length=1, max_length=2000, description="What the data is for.")
+    project: str | None = Field(None, max_length=63, description="Limit the grant to one project.")
+
+
+class SubscriptionDecisionIn(Request):
+    comment: str = Field("", max_length=4000)
+    expires_in_seconds: int | None = Field(None, ge=1, description="Approvals only: the grant's lifetime.")
+
+
+class SubscriptionChangeOut(Model):
+    status: str
+    previous: str | None
+    actor: str
+    comment: str
+    time: datetime
+
+
+class GrantOut(Model):
+    account: str
+    project: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class SubscriptionOut(Model):
+    id: str
+    account: str
+    dataset: str
+    dataset_crn: str
+    subscriber: str
+    project: str | None
+    requested_by: str
+    reason: str
+    status: Literal["Pending", "Approved", "Rejected", "Revoked"]
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str
+    expires_at: datetime | None
+    revoked_by: str | None
+    revoked_at: datetime | None
+    created_at: datetime
+    grant: GrantOut | None
+    history: list[SubscriptionChangeOut]
+    crn: str
+
+
+class DatasetReadOut(Model):
+    id: str
+    account: str
+    dataset: str
+    version: int
+    version_crn: str
+    reader: str
+    for_account: str
+    project: str | None
+    run: str | None
+    subscription: str | None
+    time: datetime

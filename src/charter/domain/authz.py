@@ -26,6 +26,11 @@ class ActionGroup(StrEnum):
     WRITE_CARDS = "cards:Write"
     REVIEW_CARDS = "cards:Review"
     MANAGE_EVENTS = "events:Manage"
+    READ_CATALOG = "data:ReadCatalog"
+    WRITE_DATA = "data:Write"
+    REQUEST_DATA = "data:Request"
+    DECIDE_SUBSCRIPTIONS = "data:Decide"
+    READ_DATA = "data:ReadData"
 
 
 class Action(StrEnum):
@@ -68,6 +73,19 @@ class Action(StrEnum):
     LIST_EVENT_RULES = "events:ListRules"
     LIST_DELIVERIES = "events:ListDeliveries"
     REPLAY_DELIVERY = "events:ReplayDelivery"
+    REGISTER_DATASET = "data:RegisterDataset"
+    LIST_DATASETS = "data:ListDatasets"
+    READ_DATASET = "data:DescribeDataset"
+    LIST_DATASET_VERSIONS = "data:ListDatasetVersions"
+    READ_DATASET_VERSION = "data:DescribeDatasetVersion"
+    SUBSCRIBE = "data:Subscribe"
+    LIST_SUBSCRIPTIONS = "data:ListSubscriptions"
+    READ_SUBSCRIPTION = "data:DescribeSubscription"
+    APPROVE_SUBSCRIPTION = "data:ApproveSubscription"
+    REJECT_SUBSCRIPTION = "data:RejectSubscription"
+    REVOKE_SUBSCRIPTION = "data:RevokeSubscription"
+    READ_DATASET_DATA = "data:ReadDataset"
+    LIST_DATASET_READS = "data:ListDatasetReads"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -112,6 +130,20 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_EVENT_RULES: (ActionGroup.READ,),
     Action.LIST_DELIVERIES: (ActionGroup.READ,),
     Action.REPLAY_DELIVERY: (ActionGroup.MANAGE_EVENTS,),
+    # The catalogue (metadata) is published to the whole organization; the bytes are not (READ_DATA).
+    Action.REGISTER_DATASET: (ActionGroup.WRITE_DATA,),
+    Action.LIST_DATASETS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_DATASET: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.LIST_DATASET_VERSIONS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_DATASET_VERSION: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.SUBSCRIBE: (ActionGroup.REQUEST_DATA,),
+    Action.LIST_SUBSCRIPTIONS: (ActionGroup.READ,),
+    Action.READ_SUBSCRIPTION: (ActionGroup.READ,),
+    Action.APPROVE_SUBSCRIPTION: (ActionGroup.DECIDE_SUBSCRIPTIONS,),
+    Action.REJECT_SUBSCRIPTION: (ActionGroup.DECIDE_SUBSCRIPTIONS,),
+    Action.REVOKE_SUBSCRIPTION: (ActionGroup.DECIDE_SUBSCRIPTIONS,),
+    Action.READ_DATASET_DATA: (ActionGroup.READ_DATA,),
+    Action.LIST_DATASET_READS: (ActionGroup.READ,),
 }
 
 

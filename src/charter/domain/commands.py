@@ -358,3 +358,118 @@ class ReplayDelivery(Command):
 
     account: str
     delivery_id: str
+
+
+# --- governed data ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class UploadDataset(Transfer):
+    """Stream a dataset file into its (data-governance) account's artifact store, profiling it
+    first — outside any write transaction — so registering the version afterwards is quick. A file
+    that does not profile (ragged CSV, not Parquet …) is refused before anything is stored."""
+
+    account: str
+    name: str
+    format: str
+    chunks: Iterable[bytes]
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterDatasetVersion(Command):
+    """Register a stored, profiled file as the dataset's next version; the first one creates the
+    dataset, owned by the caller."""
+
+    account: str
+    name: str
+    format: str
+    sha256: str
+    description: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListDatasets(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetDataset(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListDatasetVersions(Query):
+    account: str
+    name: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetDatasetVersion(Query):
+    account: str
+    name: str
+    version: int | None = None
+    """None for the latest."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Command):
+    account: str
+    """The dataset's account."""
+    dataset: str
+    subscriber: str
+    """The account that will read the data."""
+    reason: str
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSubscriptions(Query):
+    """For a dataset-owning account, every subscription to its datasets; for any other account,
+    its own requests."""
+
+    account: str
+    status: str | None = None
+    dataset: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetSubscription(Query):
+    account: str
+    subscription_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecideSubscription(Command):
+    """Approve, reject or revoke a subscription (``status`` Approved, Rejected or Revoked)."""
+
+    account: str
+    subscription_id: str
+    status: str
+    comment: str = ""
+    expires_in_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDataset(Command):
+    """Read one version's bytes for ``for_account`` (and a project of it): a command, because
+    every read is recorded as lineage in the same transaction as its audit record."""
+
+    account: str
+    dataset: str
+    for_account: str
+    version: int | None = None
+    """None for the latest."""
+    run: str | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListDatasetReads(Query):
+    account: str
+    dataset: str
+    page: PageRequest = PageRequest()

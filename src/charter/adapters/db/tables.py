@@ -316,3 +316,78 @@ event_deliveries = Table(
     Index("ix_event_deliveries_due", "status", "next_attempt_at"),
     Index("ix_event_deliveries_bus", "bus", "created_at", "id"),
 )
+
+
+# --- governed data ------------------------------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("owner", String(NAME), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # As for package groups: taken with UPDATE … RETURNING, so versions have no gaps.
+    Column("next_version", Integer, nullable=False, default=1),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("dataset", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("format", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("registered_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "dataset"], ["datasets.account", "datasets.name"]),
+)
+
+dataset_subscriptions = Table(
+    "dataset_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(NAME), nullable=False),
+    Column("dataset", String(NAME), nullable=False),
+    Column("subscriber", String(NAME), ForeignKey("accounts.name"), nullable=False),
+    Column("project", String(NAME), nullable=True),
+    Column("requested_by", String(NAME), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(NAME), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_by", String(NAME), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("history", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "dataset"], ["datasets.account", "datasets.name"]),
+    Index("ix_dataset_subscriptions_account_id", "account", "id"),
+    Index("ix_dataset_subscriptions_subscriber_id", "subscriber", "id"),
+    Index("ix_dataset_subscriptions_grant", "account", "dataset", "subscriber"),
+)
+
+dataset_reads = Table(
+    "dataset_reads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(NAME), nullable=False),
+    Column("dataset", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reader", String(NAME), nullable=False),
+    Column("for_account", String(NAME), nullable=False),
+    Column("project", String(NAME), nullable=True),
+    Column("run", String(200), nullable=True),
+    Column("subscription", String(32), nullable=True),
+    Column("time", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "dataset", "version"],
+                         ["dataset_versions.account", "dataset_versions.dataset", "dataset_versions.version"]),
+    Index("ix_dataset_reads_dataset_id", "account", "dataset", "id"),
+)

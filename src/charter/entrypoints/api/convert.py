@@ -14,6 +14,7 @@ from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
 from charter.domain.card_json import evaluation_to_json, training_to_json
 from charter.domain.cards import ModelCard, to_document
+from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription
 from charter.domain.deliveries import Delivery
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
@@ -173,3 +174,34 @@ def delivery(d: Delivery) -> m.DeliveryOut:
                          attempts=d.attempts, created_at=d.created_at, updated_at=d.updated_at,
                          next_attempt_at=d.next_attempt_at, last_error=d.last_error,
                          event=d.event.to_cloudevent(), crn=str(d.crn))
+def dataset_version(v: DatasetVersion) -> m.DatasetVersionOut:
+    return m.DatasetVersionOut(
+        account=v.account, dataset=v.dataset, version=v.version, format=v.format.value, sha256=v.sha256,
+        size=v.size, columns=[m.ColumnOut(name=col.name, dtype=col.dtype) for col in v.columns],
+        rows=v.rows, registered_by=v.registered_by, created_at=v.created_at, crn=str(v.crn))
+
+
+def dataset(d: Dataset, latest: DatasetVersion | None = None) -> m.DatasetOut:
+    return m.DatasetOut(account=d.account, name=d.name, description=d.description, owner=d.owner,
+                        tags=dict(d.tags), created_at=d.created_at, crn=str(d.crn),
+                        latest=dataset_version(latest) if latest else None)
+
+
+def subscription(s: Subscription, now: datetime) -> m.SubscriptionOut:
+    g = s.grant
+    return m.SubscriptionOut(
+        id=s.id, account=s.account, dataset=s.dataset, dataset_crn=str(s.dataset_crn), subscriber=s.subscriber,
+        project=s.project, requested_by=s.requested_by, reason=s.reason, status=s.status.value,
+        decided_by=s.decided_by, decided_at=s.decided_at, comment=s.comment, expires_at=s.expires_at,
+        revoked_by=s.revoked_by, revoked_at=s.revoked_at, created_at=s.created_at,
+        grant=None if g is None else m.GrantOut(account=g.account, project=g.project, expires_at=g.expires_at,
+                                                revoked_at=g.revoked_at, active=g.active(now)),
+        history=[m.SubscriptionChangeOut(status=str(h.status), previous=str(h.previous) if h.previous else None,
+                                         actor=h.actor, comment=h.comment, time=h.time) for h in s.history],
+        crn=str(s.crn))
+
+
+def dataset_read(r: DatasetRead) -> m.DatasetReadOut:
+    return m.DatasetReadOut(id=r.id, account=r.account, dataset=r.dataset, version=r.version,
+                            version_crn=str(r.version_crn), reader=r.reader, for_account=r.for_account,
+                            project=r.project, run=r.run, subscription=r.subscription, time=r.time)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from charter.services.handlers import audit, cards, events, identity, org, promotion, registry
+from charter.services.handlers import (
+    audit,
+    cards,
+    datasets,
+    events,
+    identity,
+    org,
+    promotion,
+    registry,
+)
 from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
-    for module in (org, identity, audit, registry, cards, promotion, events):
+    for module in (org, identity, audit, registry, cards, promotion, events, datasets):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
