@@ -22,6 +22,8 @@ class ActionGroup(StrEnum):
     READ_REGISTRY = "registry:Read"
     WRITE_REGISTRY = "registry:Write"
     DECIDE_PACKAGES = "registry:Decide"
+    MANAGE_CATALOG = "catalog:Manage"
+    READ_CATALOG = "catalog:Read"
 
 
 class Action(StrEnum):
@@ -54,6 +56,20 @@ class Action(StrEnum):
     APPROVE_PACKAGE = "registry:ApproveModelPackage"
     REJECT_PACKAGE = "registry:RejectModelPackage"
     PROMOTE_PACKAGE = "registry:PromoteModelPackage"
+    CREATE_PORTFOLIO = "catalog:CreatePortfolio"
+    LIST_PORTFOLIOS = "catalog:ListPortfolios"
+    READ_PORTFOLIO = "catalog:DescribePortfolio"
+    PUBLISH_PRODUCT = "catalog:PublishProductVersion"
+    LIST_PRODUCTS = "catalog:ListProducts"
+    READ_PRODUCT = "catalog:DescribeProduct"
+    LIST_PRODUCT_VERSIONS = "catalog:ListProductVersions"
+    READ_PRODUCT_VERSION = "catalog:DescribeProductVersion"
+    READ_PRODUCT_FILE = "catalog:GetProductFile"
+    SHARE_PORTFOLIO = "catalog:SharePortfolio"
+    UNSHARE_PORTFOLIO = "catalog:UnsharePortfolio"
+    GRANT_PORTFOLIO = "catalog:GrantPortfolio"
+    REVOKE_PORTFOLIO_GRANT = "catalog:RevokePortfolioGrant"
+    LIST_IMPORTED = "catalog:ListImportedPortfolios"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -88,6 +104,20 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.APPROVE_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.REJECT_PACKAGE: (ActionGroup.DECIDE_PACKAGES,),
     Action.PROMOTE_PACKAGE: (ActionGroup.WRITE_REGISTRY,),
+    Action.CREATE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_PORTFOLIOS: (ActionGroup.READ,),
+    Action.READ_PORTFOLIO: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.PUBLISH_PRODUCT: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_PRODUCTS: (ActionGroup.READ,),
+    Action.READ_PRODUCT: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.LIST_PRODUCT_VERSIONS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_PRODUCT_VERSION: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_PRODUCT_FILE: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.SHARE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.UNSHARE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.GRANT_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.REVOKE_PORTFOLIO_GRANT: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_IMPORTED: (ActionGroup.READ,),
 }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
@@ -382,6 +383,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(self._conn)
         self.outbox = SqlOutboxRepository(self._conn)
         self.registry = SqlRegistryRepository(self._conn)
+        self.catalog = SqlCatalogRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from charter.services.handlers import audit, identity, org, promotion, registry
+from charter.services.handlers import audit, catalog, identity, org, promotion, registry
 from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
-    for module in (org, identity, audit, registry, promotion):
+    for module in (org, identity, audit, registry, promotion, catalog):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
