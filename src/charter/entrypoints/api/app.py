@@ -9,9 +9,9 @@ from charter.bootstrap import Platform
 from charter.client.models import Health
 from charter.entrypoints.api import errors
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
-from charter.entrypoints.api.routes import audit, iam, org, registry
+from charter.entrypoints.api.routes import audit, catalog, iam, org, registry
 
-ROUTERS = (org.router, iam.router, audit.router, registry.router)  # all mounted under API_PREFIX
+ROUTERS = (org.router, iam.router, audit.router, registry.router, catalog.router)  # all mounted under API_PREFIX
 
 
 def create_app(platform: Platform) -> FastAPI:

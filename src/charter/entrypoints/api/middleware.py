@@ -18,7 +18,8 @@ log = logging.getLogger("charter.api")
 
 API_PREFIX = "/api/v1"
 # Artifact uploads are the one kind of request allowed a body larger than a JSON document.
-UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/artifacts$")
+UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/"
+                         r"(artifacts|catalog/portfolios/[a-z][a-z0-9-]{0,62}/publish)$")
 
 
 async def send_error(send: Send, error: CharterError, request_id: str) -> None:
