@@ -16,6 +16,7 @@ from rich.markup import escape
 from charter.client import models as m
 from charter.client.client import Client
 from charter.config import Settings
+from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import registry as registry_cli
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
 from charter.entrypoints.cli.profiles import Profile, SessionInfo
@@ -33,6 +34,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit tra
 org_app = typer.Typer(no_args_is_help=True, help="The organization.")
 policies_app = typer.Typer(no_args_is_help=True, help="Cedar policies in force.")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(catalog_cli.app, name="catalog")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)
