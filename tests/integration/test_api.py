@@ -20,7 +20,9 @@ PUBLIC = {("GET", "/healthz")}
 SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "0000000000000000",
                       "group": "churn", "version": "1", "sha256": "0" * 64,
                       "delivery_id": "0" * 32,
-                      "dataset": "bank-marketing", "subscription_id": "0" * 32}
+                      "dataset": "bank-marketing", "subscription_id": "0" * 32,
+                      "portfolio": "ml-projects", "product": "train-from-dataset", "target": "ou:workloads",
+                      "pattern": "lead-data-scientist", "path": "product.yaml"}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
@@ -42,15 +44,21 @@ SAMPLE_BODIES.update({
     "/api/v1/accounts/{account}/data/subscriptions/{subscription_id}/reject": {"comment": "no"},
     "/api/v1/accounts/{account}/data/subscriptions/{subscription_id}/revoke": {},
 })
+SAMPLE_BODIES.update({
+    "/api/v1/accounts/{account}/catalog/portfolios": {"name": "ml-projects"},
+    "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/shares": {"target": "ou:workloads"},
+    "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/grants": {"pattern": "lead-data-scientist"},
+})
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
-                     "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n"}
+                     "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n",
+                     "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/publish": b"not a tar.gz"}
 
 
 def _routes(api: TestClient) -> list[tuple[str, str]]:
     """Every route the app serves: its own and those of the routers mounted under /api/v1."""
     mounted = [(route, API_PREFIX) for router in ROUTERS for route in router.routes]
     top = [(route, "") for route in api.app.routes]  # type: ignore[attr-defined]
-    out = {(method, prefix + route.path)
+    out = {(method, re.sub(r"\{(\w+):\w+\}", r"{\1}", prefix + route.path))  # {path:path} as OpenAPI writes it
            for route, prefix in mounted + top if isinstance(route, APIRoute)
            for method in route.methods}
     return sorted(out)

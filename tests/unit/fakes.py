@@ -11,6 +11,14 @@ from typing import Any, Self
 from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
 from charter.domain.cards import ModelCard
+from charter.domain.catalog import (
+    Grant,
+    ImportedPortfolio,
+    Portfolio,
+    Product,
+    ProductVersion,
+    Share,
+)
 from charter.domain.commands import AuditFilter
 from charter.domain.datasets import (
     Dataset,
@@ -58,6 +66,11 @@ class Data:
     dataset_versions: dict[tuple[str, str, int], DatasetVersion] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     dataset_reads: list[DatasetRead] = field(default_factory=list)
+    portfolios: dict[tuple[str, str], Portfolio] = field(default_factory=dict)
+    products: dict[tuple[str, str], Product] = field(default_factory=dict)
+    product_versions: dict[tuple[str, str, int], ProductVersion] = field(default_factory=dict)
+    shares: set[Share] = field(default_factory=set)
+    grants: set[Grant] = field(default_factory=set)
 
 
 class FakeOrgRepository:
@@ -350,6 +363,78 @@ class FakeDatasetRepository:
     def list_reads(self, account: str, dataset: str, after: str | None, limit: int) -> list[DatasetRead]:
         return [r for r in sorted(self.d.dataset_reads, key=lambda r: r.id)
                 if r.account == account and r.dataset == dataset and (after is None or r.id > after)][:limit]
+class FakeCatalogRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_portfolio(self, account: str, name: str) -> Portfolio | None:
+        return self.d.portfolios.get((account, name))
+
+    def add_portfolio(self, portfolio: Portfolio, created_at: datetime, created_by: str) -> None:
+        self.d.portfolios[(portfolio.account, portfolio.name)] = portfolio
+
+    def list_portfolios(self, account: str, after: str | None, limit: int) -> list[Portfolio]:
+        return [p for (a, n), p in sorted(self.d.portfolios.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def get_product(self, account: str, name: str) -> Product | None:
+        return self.d.products.get((account, name))
+
+    def add_product(self, product: Product, created_at: datetime, created_by: str) -> None:
+        self.d.products[(product.account, product.name)] = product
+
+    def list_products(self, account: str, portfolio: str | None, after: str | None,
+                      limit: int) -> list[Product]:
+        return [p for (a, n), p in sorted(self.d.products.items())
+                if a == account and (portfolio is None or p.portfolio == portfolio)
+                and (after is None or n > after)][:limit]
+
+    def allocate_version(self, account: str, product: str, description: str) -> int:
+        current = self.d.products[(account, product)]
+        self.d.products[(account, product)] = replace(current, description=description,
+                                                      latest_version=current.latest_version + 1)
+        return current.latest_version + 1
+
+    def add_version(self, version: ProductVersion) -> None:
+        if self.find_version_by_content(version.account, version.product, version.content_digest):
+            raise RuntimeError("unique content violated")  # as the DB's index does
+        self.d.product_versions[(version.account, version.product, version.version)] = version
+
+    def get_version(self, account: str, product: str, version: int) -> ProductVersion | None:
+        return self.d.product_versions.get((account, product, version))
+
+    def list_versions(self, account: str, product: str, after: int | None, limit: int) -> list[ProductVersion]:
+        return [v for (a, p, n), v in sorted(self.d.product_versions.items())
+                if a == account and p == product and (after is None or n > after)][:limit]
+
+    def find_version_by_content(self, account: str, product: str, digest: str) -> ProductVersion | None:
+        return next((v for (a, p, _), v in self.d.product_versions.items()
+                     if a == account and p == product and v.content_digest == digest), None)
+
+    def list_shares(self, account: str, portfolio: str) -> list[Share]:
+        return sorted((s for s in self.d.shares if (s.account, s.portfolio) == (account, portfolio)),
+                      key=lambda s: s.target)
+
+    def add_share(self, share: Share) -> None:
+        self.d.shares.add(share)
+
+    def delete_share(self, share: Share) -> None:
+        self.d.shares.discard(share)
+
+    def list_grants(self, account: str, portfolio: str) -> list[Grant]:
+        return sorted((g for g in self.d.grants if (g.account, g.portfolio) == (account, portfolio)),
+                      key=lambda g: g.pattern)
+
+    def add_grant(self, grant: Grant) -> None:
+        self.d.grants.add(grant)
+
+    def delete_grant(self, grant: Grant) -> None:
+        self.d.grants.discard(grant)
+
+    def imported(self, targets: Sequence[str]) -> list[ImportedPortfolio]:
+        keys = sorted({(s.account, s.portfolio) for s in self.d.shares if s.target in set(targets)})
+        return [ImportedPortfolio(self.d.portfolios[k], tuple(self.list_grants(*k)),
+                                  tuple(self.list_products(k[0], k[1], None, 10**9))) for k in keys]
 
 
 class FakeOutbox:
@@ -431,6 +516,7 @@ class FakeUnitOfWork:
         self.cards = FakeCardRepository(self.data)
         self.deliveries = FakeDeliveryRepository(self.data)
         self.datasets = FakeDatasetRepository(self.data)
+        self.catalog = FakeCatalogRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -442,7 +528,7 @@ class FakeUnitOfWork:
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
-                     self.cards, self.deliveries, self.datasets):
+                     self.cards, self.deliveries, self.datasets, self.catalog):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

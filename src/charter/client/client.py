@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -324,6 +325,80 @@ class Client:
 
     def dataset_reads(self, account: str, name: str) -> Iterator[m.DatasetReadOut]:
         return self._pages(m.DatasetReadOut, f"/accounts/{account}/data/datasets/{name}/reads")
+
+    # --- catalog ---------------------------------------------------------------------------
+
+    def create_portfolio(self, account: str, name: str, *, description: str = "",
+                         provider: str = "") -> m.PortfolioOut:
+        body = m.PortfolioCreate(name=name, description=description, provider=provider)
+        return self._send("POST", m.PortfolioOut, f"/accounts/{account}/catalog/portfolios", body)
+
+    def portfolios(self, account: str) -> Iterator[m.PortfolioOut]:
+        return self._pages(m.PortfolioOut, f"/accounts/{account}/catalog/portfolios")
+
+    def portfolio(self, account: str, name: str) -> m.PortfolioDetail:
+        return self._get(m.PortfolioDetail, f"/accounts/{account}/catalog/portfolios/{name}")
+
+    def publish(self, account: str, portfolio: str, archive: bytes | BinaryIO | Path, *,
+                repository: str | None = None, ref: str | None = None, commit: str | None = None,
+                path: str | None = None) -> m.ProductVersionOut:
+        """Publish a template from a tar.gz of its folder; for a git source name the repository,
+        the ref, the commit it resolved to and the template's folder in the archive."""
+        if isinstance(archive, Path):
+            with archive.open("rb") as f:
+                return self.publish(account, portfolio, f, repository=repository, ref=ref, commit=commit,
+                                    path=path)
+        content: bytes | Iterator[bytes] = archive if isinstance(archive, bytes) else _read_chunks(archive)
+        params = {k: v for k, v in {"repository": repository, "ref": ref, "commit": commit, "path": path}.items()
+                  if v is not None}
+        response = self._request("POST", f"/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/publish",
+                                 content=content, params=params, headers={"content-type": "application/gzip"})
+        return self._parse(m.ProductVersionOut, response)
+
+    def products(self, account: str, *, portfolio: str | None = None) -> Iterator[m.ProductOut]:
+        return self._pages(m.ProductOut, f"/accounts/{account}/catalog/products", portfolio=portfolio)
+
+    def product(self, account: str, name: str) -> m.ProductOut:
+        return self._get(m.ProductOut, f"/accounts/{account}/catalog/products/{name}")
+
+    def product_versions(self, account: str, product: str) -> Iterator[m.ProductVersionOut]:
+        return self._pages(m.ProductVersionOut, f"/accounts/{account}/catalog/products/{product}/versions")
+
+    def product_version(self, account: str, product: str, version: int) -> m.ProductVersionOut:
+        return self._get(m.ProductVersionOut, f"/accounts/{account}/catalog/products/{product}/versions/{version}")
+
+    def download_product_file(self, account: str, product: str, version: int, path: str) -> Iterator[bytes]:
+        url = f"/api/v1/accounts/{account}/catalog/products/{product}/versions/{version}/files/{quote(path)}"
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_payload(response.status_code, response.json())
+                yield from response.iter_bytes()
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"cannot reach {self.server}: {error}") from None
+
+    def share_portfolio(self, account: str, portfolio: str, target: str) -> m.ShareOut:
+        """Share with ``ou:<unit>`` (every account in it or below it) or with one account."""
+        return self._send("POST", m.ShareOut, f"/accounts/{account}/catalog/portfolios/{portfolio}/shares",
+                          m.ShareIn(target=target))
+
+    def unshare_portfolio(self, account: str, portfolio: str, target: str) -> m.ShareOut:
+        return self._send("DELETE", m.ShareOut,
+                          f"/accounts/{account}/catalog/portfolios/{portfolio}/shares/{quote(target, safe='')}")
+
+    def grant_portfolio(self, account: str, portfolio: str, pattern: str) -> m.PortfolioGrantOut:
+        """Let roles whose name matches ``pattern`` (fnmatch: ``*-data-scientist``) launch its products."""
+        return self._send("POST", m.PortfolioGrantOut, f"/accounts/{account}/catalog/portfolios/{portfolio}/grants",
+                          m.GrantIn(pattern=pattern))
+
+    def revoke_portfolio_grant(self, account: str, portfolio: str, pattern: str) -> m.PortfolioGrantOut:
+        return self._send("DELETE", m.PortfolioGrantOut,
+                          f"/accounts/{account}/catalog/portfolios/{portfolio}/grants/{quote(pattern, safe='')}")
+
+    def imported(self, account: str) -> m.ImportedOut:
+        """The portfolios shared with ``account`` and what the caller's roles there may launch."""
+        return self._get(m.ImportedOut, f"/accounts/{account}/catalog/imported")
 
     # --- audit -----------------------------------------------------------------------------
 

@@ -392,6 +392,8 @@ class DeliveryOut(Model):
 
 class EventRuleList(Model):
     items: list[EventRuleOut]
+
+
 # --- governed data ------------------------------------------------------------------------
 
 class ColumnOut(Model):
@@ -485,3 +487,97 @@ class DatasetReadOut(Model):
     run: str | None
     subscription: str | None
     time: datetime
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+class PortfolioCreate(Request):
+    name: str = Field(max_length=63)
+    description: str = Field("", max_length=4000)
+    provider: str = Field("", max_length=200, description="Who maintains the portfolio.")
+
+
+class PortfolioOut(Model):
+    account: str
+    name: str
+    description: str
+    provider: str
+    crn: str
+
+
+class ShareIn(Request):
+    target: str = Field(max_length=66, description="ou:<unit> (the accounts in it and below it) or an account.")
+
+
+class ShareOut(Model):
+    account: str
+    portfolio: str
+    target: str
+
+
+class GrantIn(Request):
+    pattern: str = Field(max_length=63, description="A role name or an fnmatch pattern, e.g. *-data-scientist.")
+
+
+class PortfolioGrantOut(Model):
+    account: str
+    portfolio: str
+    pattern: str
+
+
+class PortfolioDetail(PortfolioOut):
+    shares: list[ShareOut]
+    grants: list[PortfolioGrantOut]
+
+
+class ProductOut(Model):
+    account: str
+    portfolio: str
+    name: str
+    kind: Literal["project", "workspace"]
+    description: str
+    latest_version: int
+    crn: str
+
+
+class ProductFileOut(Model):
+    path: str
+    size: int
+    sha256: str
+
+
+class SourceOut(Model):
+    kind: Literal["directory", "git"]
+    repository: str | None
+    ref: str | None
+    commit: str | None
+    path: str | None
+
+
+class ProductVersionOut(Model):
+    account: str
+    portfolio: str
+    product: str
+    version: int
+    kind: Literal["project", "workspace"]
+    description: str
+    parameters: dict[str, Any] = Field(description="The JSON Schema (Draft 2020-12) of the launch parameters.")
+    provisions: dict[str, Any]
+    files: list[ProductFileOut]
+    content_digest: str
+    source: SourceOut
+    published_by: str
+    published_at: datetime
+    crn: str
+
+
+class ImportedPortfolioOut(Model):
+    portfolio: PortfolioOut
+    grants: list[str]
+    launchable: list[ProductOut] = Field(description="The products the caller's roles here may launch.")
+
+
+class ImportedOut(Model):
+    account: str
+    roles: list[str]
+    portfolios: list[ImportedPortfolioOut]

@@ -26,11 +26,13 @@ class ActionGroup(StrEnum):
     WRITE_CARDS = "cards:Write"
     REVIEW_CARDS = "cards:Review"
     MANAGE_EVENTS = "events:Manage"
-    READ_CATALOG = "data:ReadCatalog"
+    READ_DATA_CATALOG = "data:ReadCatalog"
     WRITE_DATA = "data:Write"
     REQUEST_DATA = "data:Request"
     DECIDE_SUBSCRIPTIONS = "data:Decide"
     READ_DATA = "data:ReadData"
+    MANAGE_CATALOG = "catalog:Manage"
+    READ_CATALOG = "catalog:Read"
 
 
 class Action(StrEnum):
@@ -86,6 +88,20 @@ class Action(StrEnum):
     REVOKE_SUBSCRIPTION = "data:RevokeSubscription"
     READ_DATASET_DATA = "data:ReadDataset"
     LIST_DATASET_READS = "data:ListDatasetReads"
+    CREATE_PORTFOLIO = "catalog:CreatePortfolio"
+    LIST_PORTFOLIOS = "catalog:ListPortfolios"
+    READ_PORTFOLIO = "catalog:DescribePortfolio"
+    PUBLISH_PRODUCT = "catalog:PublishProductVersion"
+    LIST_PRODUCTS = "catalog:ListProducts"
+    READ_PRODUCT = "catalog:DescribeProduct"
+    LIST_PRODUCT_VERSIONS = "catalog:ListProductVersions"
+    READ_PRODUCT_VERSION = "catalog:DescribeProductVersion"
+    READ_PRODUCT_FILE = "catalog:GetProductFile"
+    SHARE_PORTFOLIO = "catalog:SharePortfolio"
+    UNSHARE_PORTFOLIO = "catalog:UnsharePortfolio"
+    GRANT_PORTFOLIO = "catalog:GrantPortfolio"
+    REVOKE_PORTFOLIO_GRANT = "catalog:RevokePortfolioGrant"
+    LIST_IMPORTED = "catalog:ListImportedPortfolios"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -132,10 +148,10 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.REPLAY_DELIVERY: (ActionGroup.MANAGE_EVENTS,),
     # The catalogue (metadata) is published to the whole organization; the bytes are not (READ_DATA).
     Action.REGISTER_DATASET: (ActionGroup.WRITE_DATA,),
-    Action.LIST_DATASETS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
-    Action.READ_DATASET: (ActionGroup.READ, ActionGroup.READ_CATALOG),
-    Action.LIST_DATASET_VERSIONS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
-    Action.READ_DATASET_VERSION: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.LIST_DATASETS: (ActionGroup.READ, ActionGroup.READ_DATA_CATALOG),
+    Action.READ_DATASET: (ActionGroup.READ, ActionGroup.READ_DATA_CATALOG),
+    Action.LIST_DATASET_VERSIONS: (ActionGroup.READ, ActionGroup.READ_DATA_CATALOG),
+    Action.READ_DATASET_VERSION: (ActionGroup.READ, ActionGroup.READ_DATA_CATALOG),
     Action.SUBSCRIBE: (ActionGroup.REQUEST_DATA,),
     Action.LIST_SUBSCRIPTIONS: (ActionGroup.READ,),
     Action.READ_SUBSCRIPTION: (ActionGroup.READ,),
@@ -144,6 +160,20 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.REVOKE_SUBSCRIPTION: (ActionGroup.DECIDE_SUBSCRIPTIONS,),
     Action.READ_DATASET_DATA: (ActionGroup.READ_DATA,),
     Action.LIST_DATASET_READS: (ActionGroup.READ,),
+    Action.CREATE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_PORTFOLIOS: (ActionGroup.READ,),
+    Action.READ_PORTFOLIO: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.PUBLISH_PRODUCT: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_PRODUCTS: (ActionGroup.READ,),
+    Action.READ_PRODUCT: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.LIST_PRODUCT_VERSIONS: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_PRODUCT_VERSION: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.READ_PRODUCT_FILE: (ActionGroup.READ, ActionGroup.READ_CATALOG),
+    Action.SHARE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.UNSHARE_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.GRANT_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
+    Action.REVOKE_PORTFOLIO_GRANT: (ActionGroup.MANAGE_CATALOG,),
+    Action.LIST_IMPORTED: (ActionGroup.READ,),
 }
 
 

@@ -268,6 +268,8 @@ class PromoteModelPackage(Command):
     digests: tuple[str, ...] = ()
     """The digests the source approval was made on (from its event); empty to take the current."""
     event_id: str | None = None
+
+
 # --- model cards --------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -473,3 +475,130 @@ class ListDatasetReads(Query):
     account: str
     dataset: str
     page: PageRequest = PageRequest()
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CreatePortfolio(Command):
+    account: str
+    name: str
+    description: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListPortfolios(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetPortfolio(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackProductArchive(Transfer):
+    """Stream a template's tar.gz into the portfolio account's artifact store, one blob per file,
+    after checking every member (no links, devices, absolute or escaping paths, duplicates) and the
+    product.yaml. Nothing is stored unless the whole archive passes. Registers nothing."""
+
+    account: str
+    portfolio: str
+    chunks: Iterable[bytes]
+    max_bytes: int
+    path: str | None = None
+    """The folder of the archive that holds the template (``git archive COMMIT SUB``), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFileRef:
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishProductVersion(Command):
+    """Register a new version from files already in the account's store (see UnpackProductArchive)."""
+
+    account: str
+    portfolio: str
+    files: tuple[ProductFileRef, ...]
+    repository: str | None = None
+    ref: str | None = None
+    commit: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListProducts(Query):
+    account: str
+    portfolio: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetProduct(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListProductVersions(Query):
+    account: str
+    product: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetProductVersion(Query):
+    account: str
+    product: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetProductFile(Query):
+    account: str
+    product: str
+    version: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharePortfolio(Command):
+    account: str
+    portfolio: str
+    target: str
+    """``ou:<unit>`` (the accounts in it and below it) or an account name."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnsharePortfolio(Command):
+    account: str
+    portfolio: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class GrantPortfolio(Command):
+    account: str
+    portfolio: str
+    pattern: str
+    """A role name or an fnmatch pattern (``*-data-scientist``) of the roles that may launch."""
+
+
+@dataclass(frozen=True, slots=True)
+class RevokePortfolioGrant(Command):
+    account: str
+    portfolio: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListImportedPortfolios(Query):
+    """The portfolios shared with ``account`` and, per portfolio, what the caller may launch there."""
+
+    account: str

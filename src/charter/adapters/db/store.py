@@ -26,6 +26,7 @@ from sqlalchemy import (
 
 from charter.adapters.db import tables as t
 from charter.adapters.db.cards import SqlCardRepository
+from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.registry import SqlRegistryRepository
@@ -409,6 +410,7 @@ class SqlUnitOfWork:
         self.cards = SqlCardRepository(self._conn)
         self.deliveries = SqlDeliveryRepository(self._conn)
         self.datasets = SqlDatasetRepository(self._conn)
+        self.catalog = SqlCatalogRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

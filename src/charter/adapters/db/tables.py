@@ -391,3 +391,67 @@ dataset_reads = Table(
                          ["dataset_versions.account", "dataset_versions.dataset", "dataset_versions.version"]),
     Index("ix_dataset_reads_dataset_id", "account", "dataset", "id"),
 )
+
+catalog_portfolios = Table(
+    "catalog_portfolios",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("provider", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+)
+
+catalog_products = Table(
+    "catalog_products",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("portfolio", String(NAME), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    # As for model packages: taken with UPDATE … RETURNING in the publishing transaction.
+    Column("next_version", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    ForeignKeyConstraint(["account", "portfolio"], ["catalog_portfolios.account", "catalog_portfolios.name"]),
+    Index("ix_catalog_products_portfolio", "account", "portfolio", "name"),
+)
+
+catalog_product_versions = Table(
+    "catalog_product_versions",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("product", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("portfolio", String(NAME), nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("content_digest", String(64), nullable=False),
+    Column("published_by", String(NAME), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "product"], ["catalog_products.account", "catalog_products.name"]),
+    # The same files are published once per product: a second publish finds the first here.
+    Index("uq_catalog_product_versions_content", "account", "product", "content_digest", unique=True),
+)
+
+catalog_shares = Table(
+    "catalog_shares",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("portfolio", String(NAME), primary_key=True),
+    Column("target", String(NAME + 3), primary_key=True),
+    ForeignKeyConstraint(["account", "portfolio"], ["catalog_portfolios.account", "catalog_portfolios.name"]),
+    Index("ix_catalog_shares_target", "target"),
+)
+
+catalog_grants = Table(
+    "catalog_grants",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("portfolio", String(NAME), primary_key=True),
+    Column("pattern", String(NAME), primary_key=True),
+    ForeignKeyConstraint(["account", "portfolio"], ["catalog_portfolios.account", "catalog_portfolios.name"]),
+)

@@ -9,11 +9,20 @@ from charter.bootstrap import Platform
 from charter.client.models import Health
 from charter.entrypoints.api import errors
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
-from charter.entrypoints.api.routes import audit, cards, datasets, events, iam, org, registry
+from charter.entrypoints.api.routes import (
+    audit,
+    cards,
+    catalog,
+    datasets,
+    events,
+    iam,
+    org,
+    registry,
+)
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router)
+           datasets.router, catalog.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

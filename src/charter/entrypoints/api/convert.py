@@ -14,6 +14,7 @@ from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
 from charter.domain.card_json import evaluation_to_json, training_to_json
 from charter.domain.cards import ModelCard, to_document
+from charter.domain.catalog import Grant, Portfolio, Product, ProductVersion, Share
 from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription
 from charter.domain.deliveries import Delivery
 from charter.domain.identity import ApiToken, Session
@@ -30,6 +31,7 @@ from charter.domain.org import (
 from charter.domain.plan import Change
 from charter.domain.registry import ModelPackage, ModelPackageGroup
 from charter.errors import ValidationError
+from charter.services.handlers.catalog import Imported, PortfolioDetail
 from charter.services.ports import Page
 
 
@@ -174,6 +176,8 @@ def delivery(d: Delivery) -> m.DeliveryOut:
                          attempts=d.attempts, created_at=d.created_at, updated_at=d.updated_at,
                          next_attempt_at=d.next_attempt_at, last_error=d.last_error,
                          event=d.event.to_cloudevent(), crn=str(d.crn))
+
+
 def dataset_version(v: DatasetVersion) -> m.DatasetVersionOut:
     return m.DatasetVersionOut(
         account=v.account, dataset=v.dataset, version=v.version, format=v.format.value, sha256=v.sha256,
@@ -205,3 +209,46 @@ def dataset_read(r: DatasetRead) -> m.DatasetReadOut:
     return m.DatasetReadOut(id=r.id, account=r.account, dataset=r.dataset, version=r.version,
                             version_crn=str(r.version_crn), reader=r.reader, for_account=r.for_account,
                             project=r.project, run=r.run, subscription=r.subscription, time=r.time)
+
+
+def portfolio(p: Portfolio) -> m.PortfolioOut:
+    return m.PortfolioOut(account=p.account, name=p.name, description=p.description, provider=p.provider,
+                          crn=str(p.crn))
+
+
+def share(s: Share) -> m.ShareOut:
+    return m.ShareOut(account=s.account, portfolio=s.portfolio, target=s.target)
+
+
+def grant(g: Grant) -> m.PortfolioGrantOut:
+    return m.PortfolioGrantOut(account=g.account, portfolio=g.portfolio, pattern=g.pattern)
+
+
+def portfolio_detail(d: PortfolioDetail) -> m.PortfolioDetail:
+    return m.PortfolioDetail(**portfolio(d.portfolio).model_dump(), shares=[share(s) for s in d.shares],
+                             grants=[grant(g) for g in d.grants])
+
+
+def product(p: Product) -> m.ProductOut:
+    return m.ProductOut(account=p.account, portfolio=p.portfolio, name=p.name, kind=p.kind.value,
+                        description=p.description, latest_version=p.latest_version, crn=str(p.crn))
+
+
+def product_version(v: ProductVersion) -> m.ProductVersionOut:
+    s = v.source
+    return m.ProductVersionOut(
+        account=v.account, portfolio=v.portfolio, product=v.product, version=v.version,
+        kind=v.spec.kind.value, description=v.spec.description, parameters=v.spec.parameters,
+        provisions=v.spec.provisions,
+        files=[m.ProductFileOut(path=f.path, size=f.size, sha256=f.sha256) for f in v.files],
+        content_digest=v.content_digest,
+        source=m.SourceOut(kind=s.kind.value, repository=s.repository, ref=s.ref, commit=s.commit, path=s.path),
+        published_by=v.published_by, published_at=v.published_at, crn=str(v.crn))
+
+
+def imported(i: Imported) -> m.ImportedOut:
+    return m.ImportedOut(account=i.account, roles=list(i.roles), portfolios=[
+        m.ImportedPortfolioOut(portfolio=portfolio(e.imported.portfolio),
+                               grants=[g.pattern for g in e.imported.grants],
+                               launchable=[product(p) for p in e.launchable])
+        for e in i.portfolios])

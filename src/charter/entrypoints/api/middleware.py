@@ -17,9 +17,10 @@ from charter.services.authorization import decision_trace
 log = logging.getLogger("charter.api")
 
 API_PREFIX = "/api/v1"
-# Uploads (artifacts, dataset files) are the one kind of request allowed a body larger than a
-# JSON document.
-UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/(artifacts|data/datasets)$")
+# Uploads (artifacts, dataset files, product archives) are the one kind of request allowed a body
+# larger than a JSON document.
+UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/"
+                         r"(artifacts|data/datasets|catalog/portfolios/[a-z][a-z0-9-]{0,62}/publish)$")
 
 
 async def send_error(send: Send, error: CharterError, request_id: str) -> None:

@@ -17,6 +17,7 @@ from charter.client import models as m
 from charter.client.client import Client
 from charter.config import Settings
 from charter.entrypoints.cli import cards as cards_cli
+from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
 from charter.entrypoints.cli import events as events_cli
 from charter.entrypoints.cli import registry as registry_cli
@@ -39,6 +40,7 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(cards_cli.app, name="cards")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(datasets_cli.app, name="data")
+app.add_typer(catalog_cli.app, name="catalog")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from charter.services.handlers import (
     audit,
     cards,
+    catalog,
     datasets,
     events,
     identity,
@@ -16,6 +17,6 @@ from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
-    for module in (org, identity, audit, registry, cards, promotion, events, datasets):
+    for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
