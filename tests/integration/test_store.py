@@ -11,6 +11,7 @@ from sqlalchemy import text
 from charter.adapters.db.tables import metadata
 from charter.bootstrap import Platform
 from charter.domain import commands as c
+from charter.domain.org import BusPolicy, EventRule, EventTarget, RoleBinding, TargetKind
 from charter.errors import ValidationError
 from tests.conftest import EXAMPLE
 from tests.integration.conftest import Org
@@ -91,3 +92,21 @@ def test_restarting_on_the_same_database_keeps_the_organization(platform: Platfo
         assert {a.name for a in again.bus.handle(c.ListAccounts(), identity).items} >= {"ml-dev", "ml-prod"}
     finally:
         again.close()
+
+
+def test_what_something_else_manages_survives_a_later_apply(org: Org) -> None:
+    made = "project:ml-dev/churn"
+    rule = EventRule("ml-dev", "churn-approved", '{"source":["ml-dev"]}',
+                     (EventTarget(TargetKind.HANDLER, "audit-log"),), managed_by=made)
+    binding = RoleBinding("sam", "ml-test", "data-scientist", managed_by=made)
+    with org.bus.uow_factory() as uow:
+        uow.org.put_rule(rule)
+        uow.org.add_binding(binding)
+        uow.org.put_bus_policy(BusPolicy("ml-test", ("ml-dev",), managed_by=made))
+        uow.commit()
+    again = org.bus.handle(c.ApplyOrg(EXAMPLE.read_text()), org.admin)
+    assert again.changes == []
+    with org.bus.uow_factory(readonly=True) as uow:
+        state = uow.org.load_state()
+    assert state.rules[rule.key] == rule and state.bus_policies["ml-test"].managed_by == made
+    assert [b.managed_by for b in state.bindings if b == binding] == [made]

@@ -97,3 +97,33 @@ def test_bindings_to_unknown_principal_account_or_role_are_each_named() -> None:
     assert fields == {"roleBindings[ghost/nowhere/wizard].principal",
                       "roleBindings[ghost/nowhere/wizard].account",
                       "roleBindings[ghost/nowhere/wizard].role"}
+
+
+def test_what_something_else_manages_is_kept_when_the_file_leaves_it_out() -> None:
+    from charter.domain.org import BusPolicy, EventRule, EventTarget, TargetKind
+
+    made = "project:ml-dev/churn"
+    rule = EventRule("management", "churn-approved", '{"source":["management"]}',
+                     (EventTarget(TargetKind.HANDLER, "audit-log"),), managed_by=made)
+    binding = RoleBinding("lena", "management", "auditor", managed_by=made)
+    current = merge(OrgState(), _state(principals={"admin": Principal("admin"), "lena": Principal("lena")}))
+    current.rules[rule.key] = rule
+    current.bindings.add(binding)
+    current.bus_policies["management"] = BusPolicy("management", (), managed_by=made)
+    desired = _state(principals={"admin": Principal("admin"), "lena": Principal("lena")})
+    result = merge(current, desired)
+    assert diff(current, result) == []
+    assert result.rules[rule.key] == rule and binding in result.bindings
+
+
+def test_a_file_declaring_a_managed_rule_is_refused_naming_its_manager() -> None:
+    from charter.domain.org import EventRule, EventTarget, TargetKind
+    from charter.domain.plan import managed_conflicts
+
+    target = (EventTarget(TargetKind.HANDLER, "audit-log"),)
+    current = merge(OrgState(), _state())
+    current.rules["management/r"] = EventRule("management", "r", "{}", target, managed_by="project:x/y")
+    desired = _state(rules={"management/r": EventRule("management", "r", "{}", target)})
+    problems = managed_conflicts(current, desired)
+    assert [(p.field, p.reason) for p in problems] == [
+        ("rules[management/r]", "is managed by project:x/y; change it there")]

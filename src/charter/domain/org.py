@@ -118,6 +118,9 @@ class RoleBinding:
     principal: str
     account: str
     role: str
+    managed_by: str | None = field(default=None, compare=False)
+    """What created the binding when charter.yaml did not (a vended account's blueprint, a
+    workspace): ``charter apply`` leaves it alone. Not part of a binding's identity."""
 
     @property
     def crn(self) -> CRN:
@@ -164,6 +167,9 @@ class EventRule:
     targets: tuple[EventTarget, ...]
     description: str = ""
     enabled: bool = True
+    managed_by: str | None = None
+    """What created the rule when charter.yaml did not (a project, a blueprint, e.g.
+    ``project:ml-dev/churn``); ``charter apply`` neither changes nor deletes it."""
 
     @property
     def key(self) -> str:
@@ -180,6 +186,8 @@ class BusPolicy:
 
     account: str
     allow: tuple[str, ...]
+    managed_by: str | None = None
+    """What created the policy when charter.yaml did not; ``charter apply`` leaves it alone."""
 
     @property
     def crn(self) -> CRN:

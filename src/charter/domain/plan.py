@@ -71,17 +71,33 @@ def builtin_roles() -> dict[str, RoleDefinition]:
 
 
 def merge(current: OrgState, desired: OrgState) -> OrgState:
-    """The organization as it will be once ``desired`` is applied on top of ``current``."""
+    """The organization as it will be once ``desired`` is applied on top of ``current``.
+
+    What something else manages (a project's rules, a vended account's baseline: ``managed_by``
+    set) is kept as it is: the file neither changes nor removes it (see ``managed_conflicts``)."""
     return OrgState(
         units={**current.units, **desired.units},
         accounts={**current.accounts, **desired.accounts},
         principals={**current.principals, **desired.principals},
         roles={**builtin_roles(), **{k: replace(v, builtin=False) for k, v in desired.roles.items()}},
-        bindings=set(desired.bindings),
+        bindings={b for b in current.bindings if b.managed_by} | set(desired.bindings),
         policies=dict(desired.policies),
-        bus_policies=dict(desired.bus_policies),
-        rules=dict(desired.rules),
+        bus_policies={**desired.bus_policies,
+                      **{k: p for k, p in current.bus_policies.items() if p.managed_by}},
+        rules={**desired.rules, **{k: r for k, r in current.rules.items() if r.managed_by}},
     )
+
+
+def managed_conflicts(current: OrgState, desired: OrgState) -> list[Problem]:
+    """A file that declares what something else manages is refused, naming the manager: the
+    resource changes where it was made (its project, its account's blueprint)."""
+    problems = [Problem(f"rules[{key}]", f"is managed by {rule.managed_by}; change it there")
+                for key, rule in sorted(current.rules.items())
+                if rule.managed_by and key in desired.rules]
+    problems += [Problem(f"eventBuses[{name}]", f"is managed by {policy.managed_by}; change it there")
+                 for name, policy in sorted(current.bus_policies.items())
+                 if policy.managed_by and name in desired.bus_policies]
+    return problems
 
 
 def validate(current: OrgState, result: OrgState) -> list[Problem]:

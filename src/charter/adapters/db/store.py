@@ -82,7 +82,7 @@ def _account(row: Row[Any]) -> Account:
 def _rule(row: Row[Any]) -> EventRule:
     return EventRule(row.account, row.name, row.pattern,
                      tuple(_target(x) for x in row.targets),
-                     row.description, bool(row.enabled))
+                     row.description, bool(row.enabled), row.managed_by)
 
 
 def _target(stored: list[str]) -> EventTarget:
@@ -127,9 +127,10 @@ class SqlOrgRepository(_Repo):
             principals={r.name: _principal(r) for r in c.execute(select(t.principals))},
             roles={**builtin_roles(),
                    **{r.name: RoleDefinition(r.name, r.description) for r in c.execute(select(t.roles))}},
-            bindings={RoleBinding(r.principal, r.account, r.role) for r in c.execute(select(t.role_bindings))},
+            bindings={RoleBinding(r.principal, r.account, r.role, r.managed_by)
+                      for r in c.execute(select(t.role_bindings))},
             policies={r.id: OrgPolicy(r.id, r.text, r.description) for r in c.execute(select(t.policies))},
-            bus_policies={r.account: BusPolicy(r.account, tuple(r.allow))
+            bus_policies={r.account: BusPolicy(r.account, tuple(r.allow), r.managed_by)
                           for r in c.execute(select(t.event_bus_policies))},
             rules={rule.key: rule for rule in map(_rule, c.execute(select(t.event_rules)))},
         )
@@ -165,7 +166,7 @@ class SqlOrgRepository(_Repo):
             select(t.role_bindings).where(t.role_bindings.c.account == account)
             .order_by(t.role_bindings.c.principal, t.role_bindings.c.role)
         )
-        return [RoleBinding(r.principal, r.account, r.role) for r in rows]
+        return [RoleBinding(r.principal, r.account, r.role, r.managed_by) for r in rows]
 
     def list_policies(self) -> list[OrgPolicy]:
         rows = self.conn.execute(select(t.policies).order_by(t.policies.c.id))
@@ -194,7 +195,8 @@ class SqlOrgRepository(_Repo):
 
     def add_binding(self, binding: RoleBinding) -> None:
         self.conn.execute(insert(t.role_bindings).values(
-            principal=binding.principal, account=binding.account, role=binding.role))
+            principal=binding.principal, account=binding.account, role=binding.role,
+            managed_by=binding.managed_by))
 
     def delete_binding(self, binding: RoleBinding) -> None:
         b = t.role_bindings.c
@@ -210,7 +212,7 @@ class SqlOrgRepository(_Repo):
 
     def put_bus_policy(self, policy: BusPolicy) -> None:
         _upsert(self.conn, t.event_bus_policies, "account",
-                {"account": policy.account, "allow": list(policy.allow)})
+                {"account": policy.account, "allow": list(policy.allow), "managed_by": policy.managed_by})
 
     def delete_bus_policy(self, account: str) -> None:
         self.conn.execute(delete(t.event_bus_policies).where(t.event_bus_policies.c.account == account))
@@ -220,7 +222,7 @@ class SqlOrgRepository(_Repo):
         self.conn.execute(insert(t.event_rules).values(
             account=rule.account, name=rule.name, pattern=rule.pattern,
             targets=[_stored_target(x) for x in rule.targets], description=rule.description,
-            enabled=rule.enabled))
+            enabled=rule.enabled, managed_by=rule.managed_by))
 
     def delete_rule(self, account: str, name: str) -> None:
         r = t.event_rules.c

@@ -104,6 +104,7 @@ role_bindings = Table(
     Column("principal", String(NAME), ForeignKey("principals.name"), primary_key=True),
     Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
     Column("role", String(NAME), primary_key=True),
+    Column("managed_by", String(200), nullable=True),
 )
 
 policies = Table(
@@ -241,6 +242,7 @@ event_bus_policies = Table(
     metadata,
     Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
     Column("allow", JSON, nullable=False),
+    Column("managed_by", String(200), nullable=True),
 )
 
 event_rules = Table(
@@ -252,6 +254,7 @@ event_rules = Table(
     Column("targets", JSON, nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("managed_by", String(200), nullable=True),
 )
 
 # Model cards: one row per card (its status, approvals and review history), one row per immutable

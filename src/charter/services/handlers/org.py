@@ -25,7 +25,15 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
 )
-from charter.domain.plan import Change, ChangeAction, Problem, diff, merge, validate
+from charter.domain.plan import (
+    Change,
+    ChangeAction,
+    Problem,
+    diff,
+    managed_conflicts,
+    merge,
+    validate,
+)
 from charter.errors import Conflict, NotFound
 from charter.services import resources
 from charter.services.messagebus import HandlerContext
@@ -99,6 +107,7 @@ def _plan(cmd: c.ApplyOrg | c.PlanOrg, ctx: HandlerContext, action: Action) -> t
     desired = desired_state(doc, cmd.filename)
     current = ctx.uow.org.load_state()
     result = merge(current, desired)
+    problems += managed_conflicts(current, desired)
     problems += validate(current, result)
     problems += [Problem(f"policies[{pid}].cedar", reason)
                  for pid, reason in ctx.authorizer.engine.check(list(result.policies.values())).items()]
