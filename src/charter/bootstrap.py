@@ -12,6 +12,7 @@ from charter.adapters.cedar import CedarPolicyEngine
 from charter.adapters.clock import SystemClock
 from charter.adapters.db.engine import make_engine
 from charter.adapters.db.migrate import upgrade
+from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import SqlUnitOfWork
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
 from charter.adapters.webhooks import HttpWebhookSender
@@ -45,9 +46,10 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         upgrade(engine)
     clock = SystemClock()
     write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+    org_cache = OrgCache()
 
     def uow_factory(*, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock)
+        return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock, org_cache=org_cache)
 
     key_file = settings.resolved_audit_key_file
     trail = AuditTrail(

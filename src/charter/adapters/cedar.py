@@ -2,6 +2,12 @@
 
 Parsing is the expensive part, so the compiled PolicySet is cached per org policy revision and the
 action hierarchy is parsed once; a decision then only adds the principal and resource entities.
+
+A decision is a pure function of the policy set and the request (every entity is built from the
+request alone), so decisions are also remembered, keyed on the policy revision and everything the
+request carries: the same caller asking the same thing of the same resource, with the same roles
+and attributes, gets the same answer without asking Cedar again. A changed binding, attribute or
+policy is a different key.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from charter.domain.authz import Action, AuthzRequest, Decision
 from charter.domain.org import OrgPolicy
 
 NS = "Charter"
+MAX_DECISIONS = 4096  # remembered decisions; the memo starts again when it is full
 
 
 @cache
@@ -68,6 +75,7 @@ class CedarPolicyEngine:
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None
         self._actions = cedarpy.Entities.from_json_str(json.dumps(_action_entities()))
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
 
     def _policy_set(self, revision: int, load: Callable[[], Sequence[OrgPolicy]]) -> _Compiled:
         compiled = self._compiled
@@ -83,6 +91,18 @@ class CedarPolicyEngine:
         self, request: AuthzRequest, revision: int, load_policies: Callable[[], Sequence[OrgPolicy]]
     ) -> Decision:
         compiled = self._policy_set(revision, load_policies)
+        key = (compiled.revision, request.principal, request.principal_kind, request.roles, request.org_roles,
+               request.action, request.resource.entity_type, str(request.resource.crn),
+               json.dumps(request.resource.attrs, sort_keys=True), json.dumps(request.context, sort_keys=True))
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide(compiled, request)
+            if len(self._decisions) >= MAX_DECISIONS:
+                self._decisions = {}
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, compiled: _Compiled, request: AuthzRequest) -> Decision:
         resource_type = request.resource.entity_type
         principal = {
             "uid": _uid("Principal", request.principal),

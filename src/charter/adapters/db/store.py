@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -29,6 +29,7 @@ from charter.adapters.db.cards import SqlCardRepository
 from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
+from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
@@ -53,6 +54,8 @@ from charter.domain.org import (
 )
 from charter.domain.plan import builtin_roles
 
+T = TypeVar("T")
+
 # The statements on every request's path are built once: constructing a SQLAlchemy statement costs
 # more than SQLite takes to run it.
 _ORG = select(t.organization).where(t.organization.c.id == 1)
@@ -67,6 +70,8 @@ _ADVANCE_HEAD = update(t.audit_head).where(t.audit_head.c.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _INSERT_EVENT = insert(t.outbox)
 _INSERT_TOKEN = insert(t.api_tokens)
+_BUMP_STATE = update(t.organization).where(t.organization.c.id == 1).values(
+    state_revision=t.organization.c.state_revision + 1)
 
 
 class _Repo:
@@ -108,15 +113,50 @@ def _upsert(conn: Connection, table: Table, key: str, values: dict[str, Any]) ->
 
 
 class SqlOrgRepository(_Repo):
-    def get_org(self) -> Organization | None:
+    """With an ``OrgCache``, the principal, binding and account lookups of a request are served
+    from the process's cache when the org row this transaction reads shows the state revision they
+    were read under; every write here bumps that revision (see adapters/db/orgcache.py)."""
+
+    def __init__(self, conn: Connection, cache: OrgCache | None = None) -> None:
+        super().__init__(conn)
+        self.cache = cache
+        self._org: Organization | None = None
+        self._revision: int | None = None
+        self._changed = False
+
+    def _read_org(self) -> Organization | None:
         row = self.conn.execute(_ORG).first()
-        return Organization(row.name, row.created_at, row.policy_revision) if row else None
+        if row is None:
+            return None
+        self._org, self._revision = Organization(row.name, row.created_at, row.policy_revision), row.state_revision
+        return self._org
+
+    def _cached(self, key: tuple[str, str], load: Callable[[], T]) -> T:
+        if self.cache is None or self._changed:
+            return load()
+        if self._revision is None and self._read_org() is None:
+            return load()
+        assert self._revision is not None
+        return self.cache.get(self._revision, key, load)
+
+    def _touch(self) -> None:
+        """Every write to the org's state bumps its revision, once per transaction."""
+        if not self._changed:
+            self._changed = True
+            self.conn.execute(_BUMP_STATE)
+
+    def get_org(self) -> Organization | None:
+        if self._org is not None and not self._changed:
+            return self._org
+        return self._read_org()
 
     def add_org(self, org: Organization) -> None:
+        self._touch()
         self.conn.execute(insert(t.organization).values(
             id=1, name=org.name, created_at=org.created_at, policy_revision=org.policy_revision))
 
     def set_policy_revision(self, revision: int) -> None:
+        self._touch()
         self.conn.execute(update(t.organization).where(t.organization.c.id == 1).values(policy_revision=revision))
 
     def load_state(self) -> OrgState:
@@ -136,6 +176,9 @@ class SqlOrgRepository(_Repo):
         )
 
     def get_account(self, name: str) -> Account | None:
+        return self._cached(("account", name), lambda: self._load_account(name))
+
+    def _load_account(self, name: str) -> Account | None:
         row = self.conn.execute(_ACCOUNT, {"name": name}).first()
         return _account(row) if row else None
 
@@ -146,6 +189,9 @@ class SqlOrgRepository(_Repo):
         return [_account(r) for r in self.conn.execute(q)]
 
     def get_principal(self, name: str) -> Principal | None:
+        return self._cached(("principal", name), lambda: self._load_principal(name))
+
+    def _load_principal(self, name: str) -> Principal | None:
         row = self.conn.execute(_PRINCIPAL, {"name": name}).first()
         return _principal(row) if row else None
 
@@ -156,10 +202,14 @@ class SqlOrgRepository(_Repo):
         return [_principal(r) for r in self.conn.execute(q)]
 
     def roles_of(self, principal: str) -> dict[str, set[str]]:
+        cached = self._cached(("roles", principal), lambda: self._load_roles(principal))
+        return {account: set(roles) for account, roles in cached.items()}  # callers may change theirs
+
+    def _load_roles(self, principal: str) -> dict[str, frozenset[str]]:
         roles: dict[str, set[str]] = defaultdict(set)
         for account, role in self.conn.execute(_ROLES_OF, {"principal": principal}):
             roles[account].add(role)
-        return dict(roles)
+        return {account: frozenset(names) for account, names in roles.items()}
 
     def list_bindings(self, account: str) -> list[RoleBinding]:
         rows = self.conn.execute(
@@ -173,51 +223,63 @@ class SqlOrgRepository(_Repo):
         return [OrgPolicy(r.id, r.text, r.description) for r in rows]
 
     def put_unit(self, unit: OrgUnit) -> None:
+        self._touch()
         _upsert(self.conn, t.org_units, "name",
                 {"name": unit.name, "parent": unit.parent, "description": unit.description})
 
     def put_account(self, account: Account) -> None:
+        self._touch()
         _upsert(self.conn, t.accounts, "name", {
             "name": account.name, "kind": str(account.kind),
             "stage": str(account.stage) if account.stage else None,
             "ou": account.ou, "description": account.description})
 
     def put_principal(self, principal: Principal) -> None:
+        self._touch()
         _upsert(self.conn, t.principals, "name", {
             "name": principal.name, "kind": str(principal.kind),
             "display_name": principal.display_name, "email": principal.email})
 
     def put_role(self, role: RoleDefinition) -> None:
+        self._touch()
         _upsert(self.conn, t.roles, "name", {"name": role.name, "description": role.description})
 
     def delete_role(self, name: str) -> None:
+        self._touch()
         self.conn.execute(delete(t.roles).where(t.roles.c.name == name))
 
     def add_binding(self, binding: RoleBinding) -> None:
+        self._touch()
         self.conn.execute(insert(t.role_bindings).values(
             principal=binding.principal, account=binding.account, role=binding.role,
             managed_by=binding.managed_by))
 
     def delete_binding(self, binding: RoleBinding) -> None:
+        self._touch()
         b = t.role_bindings.c
         self.conn.execute(delete(t.role_bindings).where(
             and_(b.principal == binding.principal, b.account == binding.account, b.role == binding.role)))
 
     def put_policy(self, policy: OrgPolicy) -> None:
+        self._touch()
         _upsert(self.conn, t.policies, "id",
                 {"id": policy.id, "text": policy.text, "description": policy.description})
 
     def delete_policy(self, policy_id: str) -> None:
+        self._touch()
         self.conn.execute(delete(t.policies).where(t.policies.c.id == policy_id))
 
     def put_bus_policy(self, policy: BusPolicy) -> None:
+        self._touch()
         _upsert(self.conn, t.event_bus_policies, "account",
                 {"account": policy.account, "allow": list(policy.allow), "managed_by": policy.managed_by})
 
     def delete_bus_policy(self, account: str) -> None:
+        self._touch()
         self.conn.execute(delete(t.event_bus_policies).where(t.event_bus_policies.c.account == account))
 
     def put_rule(self, rule: EventRule) -> None:
+        self._touch()
         self.delete_rule(rule.account, rule.name)
         self.conn.execute(insert(t.event_rules).values(
             account=rule.account, name=rule.name, pattern=rule.pattern,
@@ -225,6 +287,7 @@ class SqlOrgRepository(_Repo):
             enabled=rule.enabled, managed_by=rule.managed_by))
 
     def delete_rule(self, account: str, name: str) -> None:
+        self._touch()
         r = t.event_rules.c
         self.conn.execute(delete(t.event_rules).where(and_(r.account == account, r.name == name)))
 
@@ -379,8 +442,9 @@ class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
     def __init__(self, engine: Engine, *, readonly: bool = False,
-                 write_lock: threading.Lock | None = None) -> None:
+                 write_lock: threading.Lock | None = None, org_cache: OrgCache | None = None) -> None:
         self.engine = engine
+        self._org_cache = org_cache
         self.readonly = readonly
         # SQLite admits one writer; queueing this process's writers on a lock keeps them out of
         # SQLite's busy handler, whose sleeps would otherwise set the tail latency.
@@ -403,7 +467,7 @@ class SqlUnitOfWork:
         if self.readonly:
             self._conn = self._conn.execution_options(charter_readonly=True)
         self._conn.begin()
-        self.org = SqlOrgRepository(self._conn)
+        self.org = SqlOrgRepository(self._conn, self._org_cache)
         self.tokens = SqlTokenRepository(self._conn)
         self.sessions = SqlSessionRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn)

@@ -62,6 +62,9 @@ organization = Table(
     Column("name", String(NAME), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("policy_revision", Integer, nullable=False, default=0),
+    # Bumped by every change to the org's principals, accounts, OUs, roles, bindings or policies:
+    # the key of the per-process cache of the rows every request reads (adapters/db/orgcache.py).
+    Column("state_revision", Integer, nullable=False, default=0, server_default="0"),
 )
 
 org_units = Table(

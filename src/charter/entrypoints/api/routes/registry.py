@@ -7,13 +7,14 @@ from typing import Annotated
 
 import anyio.from_thread
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from charter.client import models as m
 from charter.domain import commands as c
 from charter.entrypoints.api import convert
 from charter.entrypoints.api.deps import CallerDep, PageDep
+from charter.entrypoints.api.fast import in_thread, json_response
 
 router = APIRouter(tags=["registry"])
 AccountName = Annotated[str, Path(max_length=63)]
@@ -76,16 +77,17 @@ def download_artifact(account: AccountName, sha256: Annotated[str, Path(pattern=
 
 
 @router.post(PACKAGES, response_model=m.PackageOut, status_code=201)
-def register_package(account: AccountName, group: GroupName, body: m.PackageCreate,
-                     caller: CallerDep) -> m.PackageOut:
+async def register_package(account: AccountName, group: GroupName, body: m.PackageCreate,
+                           caller: CallerDep) -> Response:
     signature = body.signature.model_dump() if body.signature else None
     lineage = body.lineage
-    return convert.package(caller(c.RegisterModelPackage(
+    package = await in_thread(caller, c.RegisterModelPackage(
         account, group, body.format, tuple(c.ArtifactRef(a.path, a.sha256) for a in body.artifacts),
         signature=signature, metrics=tuple(body.metrics.items()), sample_payload=body.sample_payload,
         description=body.description, tags=tuple(body.tags.items()), run=lineage.run,
         run_started_by=lineage.run_started_by, datasets=tuple(lineage.datasets),
-        product_version=lineage.product_version, parameters=tuple(lineage.parameters.items()))))
+        product_version=lineage.product_version, parameters=tuple(lineage.parameters.items())))
+    return json_response(convert.package(package), 201)
 
 
 @router.get(PACKAGES, response_model=m.Page[m.PackageOut])
@@ -95,24 +97,28 @@ def list_packages(account: AccountName, group: GroupName, caller: CallerDep, pag
 
 
 @router.get(PACKAGES + "/latest", response_model=m.PackageOut)
-def get_latest_package(account: AccountName, group: GroupName, caller: CallerDep,
-                       status: Annotated[str, Query(max_length=32)] = "Approved") -> m.PackageOut:
+async def get_latest_package(account: AccountName, group: GroupName, caller: CallerDep,
+                             status: Annotated[str, Query(max_length=32)] = "Approved") -> Response:
     """The newest version in a status: by default the latest approved one, as deployments use it."""
-    return convert.package(caller(c.GetLatestModelPackage(account, group, status)))
+    package = await in_thread(caller, c.GetLatestModelPackage(account, group, status))
+    return json_response(convert.package(package))
 
 
 @router.get(PACKAGES + "/{version}", response_model=m.PackageOut)
-def get_package(account: AccountName, group: GroupName, version: Version, caller: CallerDep) -> m.PackageOut:
-    return convert.package(caller(c.GetModelPackage(account, group, version)))
+async def get_package(account: AccountName, group: GroupName, version: Version, caller: CallerDep) -> Response:
+    package = await in_thread(caller, c.GetModelPackage(account, group, version))
+    return json_response(convert.package(package))
 
 
 @router.post(PACKAGES + "/{version}/approve", response_model=m.PackageOut)
-def approve_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
-                    caller: CallerDep) -> m.PackageOut:
-    return convert.package(caller(c.DecideModelPackage(account, group, version, "Approved", body.comment)))
+async def approve_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
+                          caller: CallerDep) -> Response:
+    package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Approved", body.comment))
+    return json_response(convert.package(package))
 
 
 @router.post(PACKAGES + "/{version}/reject", response_model=m.PackageOut)
-def reject_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
-                   caller: CallerDep) -> m.PackageOut:
-    return convert.package(caller(c.DecideModelPackage(account, group, version, "Rejected", body.comment)))
+async def reject_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
+                         caller: CallerDep) -> Response:
+    package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Rejected", body.comment))
+    return json_response(convert.package(package))
