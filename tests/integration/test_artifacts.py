@@ -557,3 +557,25 @@ def test_an_unknown_or_unusable_url_is_refused_naming_it(url: str) -> None:
 def test_settings_default_to_a_file_store_in_the_data_directory(tmp_path: Path) -> None:
     store = artifact_store_from_url(Settings(data_dir=tmp_path).resolved_artifact_store_url)
     assert isinstance(store, FileArtifactStore) and store.root == (tmp_path / "artifacts").resolve()
+
+
+def test_a_failed_large_write_leaves_no_hashing_thread_behind(backend: Backend) -> None:
+    import threading
+
+    def failing() -> Iterator[bytes]:
+        yield from chunked(LARGE[: 7 * MiB])
+        raise RuntimeError("the upload was cut")
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            backend.store.put("ml-dev", failing())
+        with pytest.raises(TooLarge):
+            backend.store.put("ml-dev", chunked(LARGE), max_bytes=3 * MiB)
+    assert [t for t in threading.enumerate() if t.name == "blob-hasher"] == []
+
+
+def test_a_large_copy_is_whole_and_verified(backend: Backend) -> None:
+    info = backend.store.put("ml-dev", chunked(LARGE))
+    copied = backend.store.copy("ml-dev", "ml-shared-services", info.sha256)
+    assert copied.size == len(LARGE)
+    assert b"".join(backend.store.open("ml-shared-services", info.sha256)) == LARGE

@@ -89,9 +89,17 @@ class Digester:
         self.size = 0
 
     def update(self, chunk: bytes) -> None:
+        self.count(chunk)
+        self.absorb(chunk)
+
+    def count(self, chunk: bytes) -> None:
+        """Count ``chunk`` against the limit (TooLarge past it) without hashing it yet."""
         self.size += len(chunk)
         if self._max is not None and self.size > self._max:
             raise TooLarge(f"the blob exceeds the limit of {self._max} bytes", max_bytes=self._max)
+
+    def absorb(self, chunk: bytes) -> None:
+        """Hash ``chunk``: chunks counted must be absorbed in the same order, once each."""
         self._hash.update(chunk)
 
     def hexdigest(self) -> str:
