@@ -80,8 +80,8 @@ class FileArtifactStore:
         digester = Digester(max_bytes)
         fd, tmp = self._temporary(account)
         try:
-            with os.fdopen(fd, "wb") as out:
-                writer = PipelinedWriter(out, digester)
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                writer = PipelinedWriter(out.fileno(), digester)
                 try:
                     for chunk in chunks:
                         writer.write(chunk)
@@ -124,8 +124,8 @@ class FileArtifactStore:
         with source:
             fd, tmp = self._temporary(dst_account)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    writer = PipelinedWriter(out, digester)
+                with os.fdopen(fd, "wb", buffering=0) as out:
+                    writer = PipelinedWriter(out.fileno(), digester)
                     try:
                         for chunk in _chunks(source, COPY_CHUNK_BYTES):
                             writer.write(chunk)
