@@ -13,6 +13,7 @@ import contextlib
 import os
 import queue
 import threading
+
 from charter.domain.artifacts import Digester
 
 SYNC_BYTES = 128 * 1024 * 1024
