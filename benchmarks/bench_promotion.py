@@ -127,7 +127,16 @@ def _big_file(path: Path, size: int) -> Path:
             chunk = os.urandom(min(left, 8 * MiB))
             out.write(chunk)
             left -= len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
     return path
+
+
+def _settle() -> None:
+    """Let the kernel finish writing back what earlier steps wrote, so that one step's dirty pages
+    do not slow the next measurement."""
+    os.sync()
+    time.sleep(1.0)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -142,12 +151,16 @@ def _throughput(size: int, seconds: float) -> float:
 
 def baselines(path: Path, directory: Path) -> dict[str, Any]:
     """The plain copy and the hashing of the same file, on the same filesystem, best of three."""
-    copies, hashes = [], []
+    copies, durable, hashes = [], [], []
     for i in range(3):
         target = directory / f"plain-copy-{i}.bin"
+        _settle()
         started = time.perf_counter()
         shutil.copyfile(path, target)
         copies.append(time.perf_counter() - started)
+        with target.open("rb+") as copied:  # what it takes for the copy to be on disk
+            os.fsync(copied.fileno())
+        durable.append(time.perf_counter() - started)
         target.unlink()
         started = time.perf_counter()
         digest = hashlib.sha256()
@@ -156,6 +169,7 @@ def baselines(path: Path, directory: Path) -> dict[str, Any]:
         hashes.append(time.perf_counter() - started)
     size = path.stat().st_size
     return {"plain_copy_mib_per_s": _throughput(size, min(copies)),
+            "durable_copy_mib_per_s": _throughput(size, min(durable)),
             "sha256_mib_per_s": _throughput(size, min(hashes))}
 
 
@@ -184,6 +198,7 @@ def run(samples: int = 30, big_bytes: int = 1024 * MiB) -> dict[str, Any]:
         log(f"promotion: writing and uploading a {big_bytes // MiB} MiB weights file ...")
         big = _big_file(directory / "weights.bin", big_bytes)
         version = promoter.register({"model.skops": models[0], "weights.bin": big})
+        _settle()
         seconds = promoter.approve_and_wait(version)
         large: dict[str, Any] = {"bytes": big_bytes, "seconds": round(seconds, 3),
                                  "promotion_mib_per_s": _throughput(big_bytes, seconds)}
@@ -191,6 +206,8 @@ def run(samples: int = 30, big_bytes: int = 1024 * MiB) -> dict[str, Any]:
         floor = min(large["plain_copy_mib_per_s"], large["sha256_mib_per_s"])
         large["ratio_to_slower_baseline"] = round(large["promotion_mib_per_s"] / floor, 3)
         large["target_met"] = large["ratio_to_slower_baseline"] >= TARGET_COPY_RATIO
+        durable_floor = min(large["durable_copy_mib_per_s"], large["sha256_mib_per_s"])
+        large["ratio_to_slower_durable_baseline"] = round(large["promotion_mib_per_s"] / durable_floor, 3)
         results["large"] = large
     finally:
         if promoter:
@@ -209,11 +226,15 @@ def report(results: dict[str, Any]) -> str:
              f"target p50 <= {TARGET_P50_MS:.0f} ms: {'MET' if s['target_met'] else 'MISSED'}", "",
              table(f"Promotion of a {big['bytes'] // MiB} MiB package against plain copy and hashing (MiB/s)",
                    ["measure", "MiB/s"],
-                   [["promotion, approve -> visible", big["promotion_mib_per_s"]],
-                    ["plain file copy (shutil.copyfile)", big["plain_copy_mib_per_s"]],
+                   [["promotion, approve -> visible (copy fsynced before it registers)",
+                     big["promotion_mib_per_s"]],
+                    ["plain file copy (shutil.copyfile, into the page cache)", big["plain_copy_mib_per_s"]],
+                    ["plain file copy, then fsync (the copy on disk)", big["durable_copy_mib_per_s"]],
                     ["SHA-256 of the file (hashlib)", big["sha256_mib_per_s"]]]),
-             f"ratio to the slower baseline: {big['ratio_to_slower_baseline']:.2f} (target >= "
-             f"{TARGET_COPY_RATIO:.2f}): {'MET' if big['target_met'] else 'MISSED'}"]
+             f"ratio to the slower of plain copy and hashing: {big['ratio_to_slower_baseline']:.2f} "
+             f"(target >= {TARGET_COPY_RATIO:.2f}): {'MET' if big['target_met'] else 'MISSED'}",
+             f"ratio to the slower of the durable copy and hashing: "
+             f"{big['ratio_to_slower_durable_baseline']:.2f}"]
     return "\n".join(lines)
 
 

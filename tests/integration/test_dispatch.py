@@ -158,3 +158,16 @@ def test_a_run_as_target_survives_the_store(platform: Platform, org: Org) -> Non
     with platform.bus.uow_factory(readonly=True) as uow:
         rule = next(r for r in uow.org.list_rules("ml-shared-services") if r.name == "as-bot")
     assert rule.targets == (target,)
+
+
+def test_a_targets_retry_limits_survive_the_store(platform: Platform) -> None:
+    from charter.domain.org import Account, AccountKind, Stage
+
+    target = EventTarget(TargetKind.HANDLER, "audit-log", "promotion-bot", max_attempts=2, max_age_seconds=90)
+    with platform.bus.uow_factory() as uow:
+        if uow.org.get_account("ml-dev") is None:
+            uow.org.put_account(Account("ml-dev", AccountKind.WORKLOAD, Stage.DEV))
+        uow.org.put_rule(EventRule("ml-dev", "limited", '{"type":["x"]}', (target,)))
+        uow.commit()
+    with platform.bus.uow_factory(readonly=True) as uow:
+        assert uow.org.list_rules("ml-dev")[0].targets == (target,)

@@ -188,6 +188,29 @@ def test_a_delivery_older_than_its_max_age_is_dead_lettered_on_its_next_failure(
     assert "gave up after 3600 seconds" in (dead.last_error or "")
 
 
+def test_a_target_with_its_own_attempt_limit_gives_up_sooner_than_the_settings() -> None:
+    calls = Calls(lambda: RuntimeError("down"))
+    target = EventTarget(TargetKind.HANDLER, "record", max_attempts=1)
+    world, dispatcher = _world(_rule("ml-dev", "impatient", target), handler=calls)
+    _emit(world, _approved())
+    dispatcher.run_until_idle()
+    dead, = _deliveries(world)
+    assert (dead.status, dead.attempts, len(calls.invocations)) == (DeliveryStatus.DEAD, 1, 1)
+    assert "gave up after 1 attempts" in (dead.last_error or "")
+
+
+def test_a_target_with_its_own_age_limit_gives_up_after_it() -> None:
+    calls = Calls(lambda: RuntimeError("down"))
+    target = EventTarget(TargetKind.HANDLER, "record", max_age_seconds=30)
+    world, dispatcher = _world(_rule("ml-dev", "short-lived", target), handler=calls)
+    _emit(world, _approved())
+    dispatcher.run_until_idle()
+    world.clock.advance(seconds=31)
+    dispatcher.run_until_idle()
+    dead, = _deliveries(world)
+    assert dead.status is DeliveryStatus.DEAD and "gave up after 30 seconds" in (dead.last_error or "")
+
+
 def test_a_handler_refusing_with_permission_denied_is_dead_lettered_at_once() -> None:
     calls = Calls(lambda: PermissionDenied("promotion-bot may not register here"))
     world, dispatcher = _world(_rule("ml-dev", "strict", EventTarget(TargetKind.HANDLER, "record")), handler=calls)

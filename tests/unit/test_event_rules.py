@@ -123,3 +123,16 @@ def test_the_plan_shows_a_changed_run_as(world: World, example_text: str) -> Non
     assert [ch.name for ch in changed] == ["ml-shared-services/extra"]
     assert changed[0].after["targets"][0]["run_as"] == "promotion-bot"
     assert changed[0].before["targets"][0]["run_as"] is None
+
+
+def test_a_target_declares_its_own_retry_limits(world: World, example_text: str) -> None:
+    text = _with_rule(example_text, target="{bus: ml-shared-services, maxAttempts: 3, maxAgeSeconds: 600}")
+    world.bus.handle(c.ApplyOrg(text), world.admin)
+    rule = world.store.data.state.rules["ml-dev/extra"]
+    assert rule.targets == (EventTarget(TargetKind.BUS, "ml-shared-services", max_attempts=3, max_age_seconds=600),)
+
+
+def test_retry_limits_out_of_range_are_refused_naming_the_field(world: World, example_text: str) -> None:
+    text = _with_rule(example_text, target="{bus: ml-shared-services, maxAttempts: 0}")
+    with pytest.raises(ValidationError, match="maxAttempts"):
+        world.bus.handle(c.ApplyOrg(text), world.admin)

@@ -7,7 +7,7 @@ or when a forwarded event comes back to a bus that already saw it - creates noth
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -79,6 +79,12 @@ class RetryPolicy:
         """
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
         return timedelta(seconds=ceiling * draw)
+
+    def for_target(self, target: EventTarget) -> RetryPolicy:
+        """These limits, with the target's own attempt and age limits where it sets them."""
+        return replace(self,
+                       max_attempts=target.max_attempts or self.max_attempts,
+                       max_age_seconds=float(target.max_age_seconds or self.max_age_seconds))
 
     def exhausted(self, delivery: Delivery, now: datetime) -> str | None:
         """Why a failed delivery may not be tried again, or None while it may."""

@@ -154,6 +154,9 @@ class EventTarget:
     value: str
     run_as: str | None = None
     """For a handler target: the service principal the handler acts as (``runAs`` in charter.yaml)."""
+    max_attempts: int | None = None
+    """This target's own retry limits (``maxAttempts``, ``maxAgeSeconds``); the settings' otherwise."""
+    max_age_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,10 +219,11 @@ class Dispatcher:
 
     def _failed(self, delivery: Delivery, claim: str, error: DeliveryError) -> None:
         now = self.bus.clock.now()
-        exhausted = None if error.permanent else self.settings.retry.exhausted(delivery, now)
         with self.bus.uow_factory() as uow:
+            retry = self._retry_policy(uow, delivery)
+            exhausted = None if error.permanent else retry.exhausted(delivery, now)
             if not error.permanent and exhausted is None:
-                delay = self.settings.retry.delay(delivery.attempts, self.draw())
+                delay = retry.delay(delivery.attempts, self.draw())
                 if self._finish(uow, delivery, claim, DeliveryStatus.PENDING, error.reason, delay):
                     uow.commit()
                 return
@@ -231,6 +232,16 @@ class Dispatcher:
                 # The dead letter and its audit record commit together: none is lost unrecorded.
                 self.bus.trail.append(uow, self._dead_letter_record(delivery, error, reason))
                 uow.commit()
+
+    def _retry_policy(self, uow: UnitOfWork, delivery: Delivery) -> RetryPolicy:
+        """The settings' limits, or the target's own as its rule declares them now."""
+        for rule in uow.org.list_rules(delivery.bus):
+            if rule.name == delivery.rule:
+                for target in rule.targets:
+                    if (target.kind, target.value, target.run_as) == (
+                            delivery.target.kind, delivery.target.value, delivery.target.run_as):
+                        return self.settings.retry.for_target(target)
+        return self.settings.retry
 
     def _dead_letter_record(self, delivery: Delivery, error: DeliveryError, reason: str) -> AuditEntry:
         event, target = delivery.event, delivery.target

@@ -87,6 +87,8 @@ class TargetSpec(_Spec):
     bus: Name | None = None
     webhook: str | None = Field(None, max_length=2048)
     run_as: Name | None = Field(None, alias="runAs")
+    max_attempts: int | None = Field(None, alias="maxAttempts", ge=1, le=100)
+    max_age_seconds: int | None = Field(None, alias="maxAgeSeconds", ge=1, le=30 * 86400)
 
 
 class RuleSpec(_Spec):
@@ -113,7 +115,7 @@ class OrgDocument(_Spec):
 
 _ALIASES = {"org_units": "orgUnits", "role_bindings": "roleBindings", "display_name": "displayName",
             "api_version": "apiVersion", "event_buses": "eventBuses",
-            "run_as": "runAs"}
+            "run_as": "runAs", "max_attempts": "maxAttempts", "max_age_seconds": "maxAgeSeconds"}
 
 
 def refuse(filename: str, problems: Iterable[Problem]) -> ValidationError:
@@ -190,7 +192,8 @@ def desired_state(doc: OrgDocument, filename: str) -> OrgState:
             if len(given) != 1:
                 problems.append(Problem(f"{where}.targets[{j}]", "name exactly one of handler, bus or webhook"))
                 continue
-            targets.append(EventTarget(*given[0], run_as=target.run_as))
+            targets.append(EventTarget(*given[0], run_as=target.run_as, max_attempts=target.max_attempts,
+                                       max_age_seconds=target.max_age_seconds))
         pattern_text = json.dumps(rule.pattern, sort_keys=True, separators=(",", ":"))
         rules[f"{rule.account}/{rule.name}"] = EventRule(rule.account, rule.name, pattern_text, tuple(targets),
                                                          rule.description, rule.enabled)

@@ -91,12 +91,17 @@ def _rule(row: Row[Any]) -> EventRule:
 
 
 def _target(stored: list[str]) -> EventTarget:
-    # Targets are stored as [kind, value] or, with a runAs principal, [kind, value, run_as].
-    return EventTarget(TargetKind(stored[0]), stored[1], stored[2] if len(stored) > 2 else None)
+    # Targets are stored as [kind, value], with a runAs principal [kind, value, run_as], and with
+    # retry limits of their own [kind, value, run_as or "", max_attempts or 0, max_age_seconds or 0].
+    limits = stored[3:5] if len(stored) > 4 else [0, 0]
+    return EventTarget(TargetKind(stored[0]), stored[1], (stored[2] or None) if len(stored) > 2 else None,
+                       int(limits[0]) or None, int(limits[1]) or None)
 
 
-def _stored_target(target: EventTarget) -> list[str]:
-    head = [str(target.kind), target.value]
+def _stored_target(target: EventTarget) -> list[str | int]:
+    head: list[str | int] = [str(target.kind), target.value]
+    if target.max_attempts is not None or target.max_age_seconds is not None:
+        return [*head, target.run_as or "", target.max_attempts or 0, target.max_age_seconds or 0]
     return head if target.run_as is None else [*head, target.run_as]
 
 
