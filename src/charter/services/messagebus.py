@@ -22,8 +22,8 @@ from charter.domain.commands import Command, Message, Transfer
 from charter.domain.crn import CRN
 from charter.domain.events import Event
 from charter.domain.identity import Identity
-from charter.domain.org import MANAGEMENT_ACCOUNT
-from charter.errors import CharterError, PermissionDenied, ServerError, Unauthenticated
+from charter.domain.org import MANAGEMENT_ACCOUNT, Account
+from charter.errors import CharterError, NotFound, PermissionDenied, ServerError, Unauthenticated
 from charter.services.audit import AuditTrail
 from charter.services.authentication import authenticate
 from charter.services.authorization import Authorizer
@@ -52,6 +52,13 @@ class HandlerContext:
     audited: list[AuditEntry] = field(default_factory=list)
     target: tuple[str, str, str] | None = None  # (account, resource, action) of the last decision
     emitted: int = 0
+
+    def account(self, name: str) -> Account:
+        """The account named ``name``; NotFound when the organization has none."""
+        account = self.uow.org.get_account(name)
+        if account is None:
+            raise NotFound(f"unknown account {name!r}", account=name)
+        return account
 
     def authorize(self, action: Action, resource: Resource) -> Decision:
         self.target = (resource.account, str(resource.crn), str(action))

@@ -61,12 +61,6 @@ class CardExport:
 # ---- resources --------------------------------------------------------------------------------
 
 
-def _account(ctx: HandlerContext, name: str) -> Account:
-    account = ctx.uow.org.get_account(name)
-    if account is None:
-        raise NotFound(f"unknown account {name!r}", account=name)
-    return account
-
 
 def _attrs(ctx: HandlerContext, account: Account, group: ModelPackageGroup | None) -> dict[str, Any]:
     readers = reader_accounts(group.readers, ctx.uow.org.load_state) if group else []
@@ -90,7 +84,7 @@ def _card_resource(ctx: HandlerContext, account: Account, group: ModelPackageGro
 
 def _central(ctx: HandlerContext, name: str) -> Account:
     """The account, if it keeps model cards; decided first, so a refusal never leaks more."""
-    account = _account(ctx, name)
+    account = ctx.account(name)
     if account.kind is not AccountKind.SHARED_SERVICES:
         ctx.authorize(Action.LIST_CARDS, _cards_resource(ctx, account))
         raise ValidationError(f"{account.name} is a {account.kind} account; model cards are kept in "
@@ -252,7 +246,7 @@ def record_package(ctx: HandlerContext, package: ModelPackage) -> tuple[ModelCar
     version already documents package.crn, returns (card, that version) unchanged. If the card
     is PendingReview or Archived it is left unchanged and returns (card, None). Audits and
     emits like an edit; authorizes nothing itself (the caller already did)."""
-    account = _account(ctx, package.account)
+    account = ctx.account(package.account)
     if account.kind is not AccountKind.SHARED_SERVICES:
         raise ValidationError(f"{package.crn} is not a central package: model cards document the "
                               "packages of shared-services accounts", package=str(package.crn))

@@ -45,7 +45,6 @@ from charter.services import catalog_archive as archive
 from charter.services.catalog_spec import load_product
 from charter.services.handlers.registry import (
     Download,
-    account_named,
     artifact_store,
     reader_accounts,
 )
@@ -137,7 +136,7 @@ def _require_version(ctx: HandlerContext, account: Account, product: Product, po
 # --- portfolios -------------------------------------------------------------------------------
 
 def create_portfolio(cmd: c.CreatePortfolio, ctx: HandlerContext) -> Portfolio:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = Portfolio(account.name, check_name(cmd.name, "portfolio"), cmd.description[:MAX_TEXT],
                           cmd.provider[:200])
     resource = _resource(ctx, account, portfolio, shared_with=[])
@@ -152,14 +151,14 @@ def create_portfolio(cmd: c.CreatePortfolio, ctx: HandlerContext) -> Portfolio:
 
 
 def list_portfolios(cmd: c.ListPortfolios, ctx: HandlerContext) -> Page[Portfolio]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_PORTFOLIOS, _catalog_resource(account))
     items = ctx.uow.catalog.list_portfolios(account.name, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda p: p.name)
 
 
 def get_portfolio(cmd: c.GetPortfolio, ctx: HandlerContext) -> PortfolioDetail:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.name)
     ctx.authorize(Action.READ_PORTFOLIO, _resource(ctx, account, portfolio))
     return PortfolioDetail(portfolio, tuple(ctx.uow.catalog.list_shares(account.name, portfolio.name)),
@@ -169,7 +168,7 @@ def get_portfolio(cmd: c.GetPortfolio, ctx: HandlerContext) -> PortfolioDetail:
 # --- publishing -------------------------------------------------------------------------------
 
 def unpack_archive(cmd: c.UnpackProductArchive, ctx: HandlerContext) -> UnpackedProduct:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     resource = _resource(ctx, account, portfolio)
     ctx.authorize(Action.PUBLISH_PRODUCT, resource)
@@ -200,7 +199,7 @@ def _source(cmd: c.PublishProductVersion) -> Source:
 
 
 def publish_version(cmd: c.PublishProductVersion, ctx: HandlerContext) -> ProductVersion:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     ctx.authorize(Action.PUBLISH_PRODUCT, _resource(ctx, account, portfolio))
     source = _source(cmd)
@@ -250,7 +249,7 @@ def publish_version(cmd: c.PublishProductVersion, ctx: HandlerContext) -> Produc
 # --- reading ----------------------------------------------------------------------------------
 
 def list_products(cmd: c.ListProducts, ctx: HandlerContext) -> Page[Product]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     if cmd.portfolio is not None:
         portfolio = _require_portfolio(ctx, account, cmd.portfolio)
         ctx.authorize(Action.READ_PORTFOLIO, _resource(ctx, account, portfolio))
@@ -261,14 +260,14 @@ def list_products(cmd: c.ListProducts, ctx: HandlerContext) -> Page[Product]:
 
 
 def get_product(cmd: c.GetProduct, ctx: HandlerContext) -> Product:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     product, portfolio = _require_product(ctx, account, cmd.name)
     ctx.authorize(Action.READ_PRODUCT, _resource(ctx, account, portfolio, product.crn, "Product"))
     return product
 
 
 def list_versions(cmd: c.ListProductVersions, ctx: HandlerContext) -> Page[ProductVersion]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     product, portfolio = _require_product(ctx, account, cmd.product)
     ctx.authorize(Action.LIST_PRODUCT_VERSIONS, _resource(ctx, account, portfolio, product.crn, "Product"))
     try:
@@ -280,7 +279,7 @@ def list_versions(cmd: c.ListProductVersions, ctx: HandlerContext) -> Page[Produ
 
 
 def get_version(cmd: c.GetProductVersion, ctx: HandlerContext) -> ProductVersion:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     product, portfolio = _require_product(ctx, account, cmd.product)
     version = _require_version(ctx, account, product, portfolio, cmd.version)
     ctx.authorize(Action.READ_PRODUCT_VERSION, _resource(ctx, account, portfolio, version.crn, "ProductVersion"))
@@ -288,7 +287,7 @@ def get_version(cmd: c.GetProductVersion, ctx: HandlerContext) -> ProductVersion
 
 
 def get_file(cmd: c.GetProductFile, ctx: HandlerContext) -> Download:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     product, portfolio = _require_product(ctx, account, cmd.product)
     version = _require_version(ctx, account, product, portfolio, cmd.version)
     ctx.authorize(Action.READ_PRODUCT_FILE, _resource(ctx, account, portfolio, version.crn, "ProductVersion"))
@@ -317,7 +316,7 @@ def _check_target(ctx: HandlerContext, account: Account, target: str) -> str:
 
 
 def share(cmd: c.SharePortfolio, ctx: HandlerContext) -> Share:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     resource = _resource(ctx, account, portfolio)
     ctx.authorize(Action.SHARE_PORTFOLIO, resource)
@@ -333,7 +332,7 @@ def share(cmd: c.SharePortfolio, ctx: HandlerContext) -> Share:
 
 
 def unshare(cmd: c.UnsharePortfolio, ctx: HandlerContext) -> Share:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     resource = _resource(ctx, account, portfolio)
     ctx.authorize(Action.UNSHARE_PORTFOLIO, resource)
@@ -349,7 +348,7 @@ def unshare(cmd: c.UnsharePortfolio, ctx: HandlerContext) -> Share:
 
 
 def grant(cmd: c.GrantPortfolio, ctx: HandlerContext) -> Grant:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     resource = _resource(ctx, account, portfolio)
     ctx.authorize(Action.GRANT_PORTFOLIO, resource)
@@ -364,7 +363,7 @@ def grant(cmd: c.GrantPortfolio, ctx: HandlerContext) -> Grant:
 
 
 def revoke_grant(cmd: c.RevokePortfolioGrant, ctx: HandlerContext) -> Grant:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     portfolio = _require_portfolio(ctx, account, cmd.portfolio)
     resource = _resource(ctx, account, portfolio)
     ctx.authorize(Action.REVOKE_PORTFOLIO_GRANT, resource)
@@ -381,7 +380,7 @@ def revoke_grant(cmd: c.RevokePortfolioGrant, ctx: HandlerContext) -> Grant:
 def imported(cmd: c.ListImportedPortfolios, ctx: HandlerContext) -> Imported:
     """A fixed number of statements, however many portfolios, shares and products there are: the
     decision, the organization (for the account's OU chain), then the repository's three."""
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_IMPORTED, _catalog_resource(account, "imported"))
     roles = sorted(ctx.identity.scope_roles(
         account.name, ctx.uow.org.roles_of(ctx.identity.principal).get(account.name, set())))

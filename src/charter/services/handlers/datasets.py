@@ -28,7 +28,7 @@ from charter.domain.events import Event, event_type
 from charter.domain.names import check_name
 from charter.domain.org import Account, AccountKind
 from charter.errors import Conflict, NotFound, TooLarge, ValidationError
-from charter.services.handlers.registry import account_named, artifact_store
+from charter.services.handlers.registry import artifact_store
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
 from charter.services.profiling import Profile, profile
@@ -118,7 +118,7 @@ def _subscriptions_of(account: Account) -> Resource:
 # --- registration -------------------------------------------------------------------------
 
 def _home(ctx: HandlerContext, name: str) -> Account:
-    account = account_named(ctx, name)
+    account = ctx.account(name)
     return account
 
 
@@ -309,7 +309,7 @@ def subscribe(cmd: c.Subscribe, ctx: HandlerContext) -> Subscription:
     account = _home(ctx, cmd.account)
     dataset = _require_dataset(ctx, account, cmd.dataset)
     ctx.authorize(Action.READ_DATASET, dataset_resource(account, dataset))
-    subscriber = account_named(ctx, check_name(cmd.subscriber, "subscriber account"))
+    subscriber = ctx.account(check_name(cmd.subscriber, "subscriber account"))
     now = ctx.clock.now()
     sub = Subscription(_new_id(now), account.name, dataset.name, subscriber.name, ctx.identity.principal,
                        cmd.reason.strip(), now, cmd.project)
@@ -410,7 +410,7 @@ def read_dataset(cmd: c.ReadDataset, ctx: HandlerContext) -> DatasetDownload:
     account = _home(ctx, cmd.account)
     dataset = _require_dataset(ctx, account, cmd.dataset)
     version = _require_version(ctx, account, dataset, cmd.version)
-    reader = account_named(ctx, check_name(cmd.for_account, "account"))
+    reader = ctx.account(check_name(cmd.for_account, "account"))
     project = check_name(cmd.project, "project") if cmd.project else None
     if cmd.run is not None and not 0 < len(cmd.run) <= 200:
         raise ValidationError("a run id has 1 to 200 characters", field="run")

@@ -16,13 +16,6 @@ from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
 
 
-def _account(ctx: HandlerContext, name: str) -> Account:
-    account = ctx.uow.org.get_account(name)
-    if account is None:
-        raise NotFound(f"unknown account {name!r}", account=name)
-    return account
-
-
 def _bus(account: Account) -> Resource:
     return Resource(CRN(account.name, "events", "event-bus", "default"), "EventBus",
                     {"account_kind": str(account.kind), "stage": str(account.stage or "")})
@@ -34,7 +27,7 @@ def _delivery(account: Account, delivery: Delivery) -> Resource:
 
 
 def list_rules(cmd: c.ListEventRules, ctx: HandlerContext) -> list[EventRule]:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_EVENT_RULES, _bus(account))
     return ctx.uow.org.list_rules(account.name)
 
@@ -50,7 +43,7 @@ def _status(value: str | None) -> DeliveryStatus | None:
 
 
 def list_deliveries(cmd: c.ListDeliveries, ctx: HandlerContext) -> Page[Delivery]:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_DELIVERIES, _bus(account))
     status = _status(cmd.status)
     items = ctx.uow.deliveries.list(account.name, status, cmd.page.after, cmd.page.limit + 1)
@@ -58,7 +51,7 @@ def list_deliveries(cmd: c.ListDeliveries, ctx: HandlerContext) -> Page[Delivery
 
 
 def replay(cmd: c.ReplayDelivery, ctx: HandlerContext) -> Delivery:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     delivery = ctx.uow.deliveries.get(cmd.delivery_id)
     if delivery is None or delivery.bus != account.name:
         ctx.authorize(Action.LIST_DELIVERIES, _bus(account))

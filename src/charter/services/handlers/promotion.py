@@ -58,7 +58,7 @@ def _source(ctx: HandlerContext, text: str, central: Account) -> tuple[Account, 
         version = int(crn.version)
     except ValueError:
         raise ValidationError(f"{text} has no version number", field="source") from None
-    account = registry.account_named(ctx, crn.account)
+    account = ctx.account(crn.account)
     group = registry.require_group(ctx, account, crn.name)
     package = ctx.uow.registry.get_package(account.name, group.name, version)
     if package is None:
@@ -87,7 +87,7 @@ def _central_group(ctx: HandlerContext, central: Account, source: ModelPackageGr
 
 
 def copy_artifacts(cmd: c.CopyPackageArtifacts, ctx: HandlerContext) -> list[BlobInfo]:
-    central = registry.account_named(ctx, cmd.account)
+    central = ctx.account(cmd.account)
     account, group, package = _source(ctx, cmd.source, central)
     _check_approved(package, ())
     target = _central_group(ctx, central, group)
@@ -101,7 +101,7 @@ def copy_artifacts(cmd: c.CopyPackageArtifacts, ctx: HandlerContext) -> list[Blo
 
 
 def promote(cmd: c.PromoteModelPackage, ctx: HandlerContext) -> Promotion:
-    central = registry.account_named(ctx, cmd.account)
+    central = ctx.account(cmd.account)
     account, group, source = _source(ctx, cmd.source, central)
     target = _central_group(ctx, central, group)
     resource = registry.group_resource(ctx, central, target)

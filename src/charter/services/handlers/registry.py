@@ -48,12 +48,6 @@ def _store(ctx: HandlerContext) -> ArtifactStore:
     return ctx.artifacts
 
 
-def _account(ctx: HandlerContext, name: str) -> Account:
-    account = ctx.uow.org.get_account(name)
-    if account is None:
-        raise NotFound(f"unknown account {name!r}", account=name)
-    return account
-
 
 def reader_accounts(readers: tuple[str, ...], load_state: Callable[[], OrgState]) -> list[str]:
     """The accounts a group's resource policy admits: named accounts, and every account in a
@@ -96,7 +90,7 @@ def _require_group(ctx: HandlerContext, account: Account, name: str) -> ModelPac
 
 
 def create_group(cmd: c.CreateModelPackageGroup, ctx: HandlerContext) -> ModelPackageGroup:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = ModelPackageGroup(account.name, check_name(cmd.name, "model package group"),
                               cmd.description[:MAX_TEXT], _pairs(cmd.tags, "tags"), cmd.readers)
     ctx.authorize(Action.CREATE_GROUP, _group_resource(ctx, account, group))
@@ -115,21 +109,21 @@ def create_group(cmd: c.CreateModelPackageGroup, ctx: HandlerContext) -> ModelPa
 
 
 def list_groups(cmd: c.ListModelPackageGroups, ctx: HandlerContext) -> Page[ModelPackageGroup]:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_GROUPS, _registry_resource(ctx, account))
     items = ctx.uow.registry.list_groups(account.name, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda g: g.name)
 
 
 def get_group(cmd: c.GetModelPackageGroup, ctx: HandlerContext) -> ModelPackageGroup:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.name)
     ctx.authorize(Action.READ_GROUP, _group_resource(ctx, account, group))
     return group
 
 
 def upload_artifact(cmd: c.UploadArtifact, ctx: HandlerContext) -> BlobInfo:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     resource = Resource(CRN(account.name, "registry", "artifact", "*"), "ArtifactStore",
                         _attrs(ctx, account, None))
     ctx.authorize(Action.UPLOAD_ARTIFACT, resource)
@@ -147,7 +141,7 @@ def upload_artifact(cmd: c.UploadArtifact, ctx: HandlerContext) -> BlobInfo:
 
 
 def get_artifact(cmd: c.GetArtifact, ctx: HandlerContext) -> Download:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     sha256 = check_digest(cmd.sha256)
     ctx.authorize(Action.READ_ARTIFACT, Resource(CRN(account.name, "registry", "artifact", sha256),
                                                  "Artifact", _attrs(ctx, account, None)))
@@ -159,7 +153,7 @@ def get_artifact(cmd: c.GetArtifact, ctx: HandlerContext) -> Download:
 
 
 def register_package(cmd: c.RegisterModelPackage, ctx: HandlerContext) -> ModelPackage:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.group)
     ctx.authorize(Action.REGISTER_PACKAGE, _group_resource(ctx, account, group))
     try:
@@ -242,7 +236,7 @@ def _inspect(store: ArtifactStore, account: str, artifact: Artifact, model_forma
 
 
 def list_packages(cmd: c.ListModelPackages, ctx: HandlerContext) -> Page[ModelPackage]:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.group)
     ctx.authorize(Action.LIST_PACKAGES, _group_resource(ctx, account, group))
     status = _status(cmd.status) if cmd.status else None
@@ -252,7 +246,7 @@ def list_packages(cmd: c.ListModelPackages, ctx: HandlerContext) -> Page[ModelPa
 
 
 def get_package(cmd: c.GetModelPackage, ctx: HandlerContext) -> ModelPackage:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.group)
     package = ctx.uow.registry.get_package(account.name, group.name, cmd.version)
     if package is None:
@@ -263,7 +257,7 @@ def get_package(cmd: c.GetModelPackage, ctx: HandlerContext) -> ModelPackage:
 
 
 def get_latest_package(cmd: c.GetLatestModelPackage, ctx: HandlerContext) -> ModelPackage:
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.group)
     ctx.authorize(Action.LIST_PACKAGES, _group_resource(ctx, account, group))
     status = _status(cmd.status)
@@ -275,7 +269,7 @@ def get_latest_package(cmd: c.GetLatestModelPackage, ctx: HandlerContext) -> Mod
 
 def decide_package(cmd: c.DecideModelPackage, ctx: HandlerContext) -> ModelPackage:
     status = _status(cmd.status)
-    account = _account(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     group = _require_group(ctx, account, cmd.group)
     package = ctx.uow.registry.get_package(account.name, group.name, cmd.version)
     if package is None:
@@ -365,8 +359,8 @@ HANDLERS: dict[type, Any] = {
 }
 
 
-# What the other registry-side handlers (promotion) build on.
-account_named = _account
+# What the other handlers build on.
+account_named = HandlerContext.account  # kept for callers written before ctx.account
 require_group = _require_group
 group_resource = _group_resource
 package_resource = _package_resource
