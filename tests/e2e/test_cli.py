@@ -249,6 +249,11 @@ def test_demo_prints_the_url_and_exits(tmp_path: Path) -> None:
     assert summary["changes_applied"] > 0
     assert "ml-prod" in summary["accounts"]
     assert json.loads((config / "profiles.json").read_text())["profiles"]["demo"]["server"] == summary["url"]
+    steps = {step["step"]: step for step in summary["golden_path"]}
+    assert steps["tries to approve churn/1, which she produced: refused"]["detail"] == "denied by no-self-approval"
+    assert steps["reads it without a subscription: refused"]["detail"] == "denied by no-grant-no-read"
+    assert summary["central_package"] == "churn-ml-dev/1"
+    assert summary["card"] == {"status": "Approved", "version": 2}
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{summary['url']}/healthz", timeout=1.0)  # --exit stopped it
 
@@ -259,3 +264,4 @@ def test_demo_in_table_output_prints_the_url(tmp_path: Path) -> None:
 
     assert result.returncode == 0, str(result)
     assert "Charter is running at http://127.0.0.1:" in result.stdout
+    assert "✓ grace approves the model card" in result.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +23,7 @@ from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
 from charter.entrypoints.cli import events as events_cli
 from charter.entrypoints.cli import registry as registry_cli
+from charter.entrypoints.cli.demo import GoldenPath
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
 from charter.entrypoints.cli.profiles import Profile, SessionInfo
 from charter.entrypoints.cli.state import State
@@ -178,6 +181,10 @@ def demo(
             applied = client.apply(document, filename="examples/acme/charter.yaml")
             accounts = list(client.accounts())
             principals = list(client.principals())
+            if state.output != "json":
+                _print_demo(url, applied, accounts, principals, init_result.bearer)
+            walked = GoldenPath(url, client, _say if state.output != "json" else _quiet,
+                                console.status if state.output != "json" else _no_status).walk()
             verified = client.audit_verify()
         store = state.store()
         store.profiles["demo"] = Profile(url, init_result.bearer)
@@ -185,8 +192,9 @@ def demo(
         summary = {"url": url, "openapi": f"{url}/openapi.json", "organization": "acme",
                    "accounts": [a.name for a in accounts], "principals": [p.name for p in principals],
                    "changes_applied": len(applied.changes), "admin_token": init_result.bearer,
-                   "profile": "demo", "audit_ok": verified.ok, "data_dir": str(directory)}
-        show(state.output, summary, lambda: _print_demo(url, applied, accounts, principals, init_result.bearer))
+                   "profile": "demo", "audit_ok": verified.ok, "data_dir": str(directory),
+                   "golden_path": walked.steps, **walked.facts}
+        show(state.output, summary, lambda: _print_demo_end(url))
         sys.stdout.flush()
         if not exit_after_setup:
             while background.thread.is_alive():
@@ -200,7 +208,6 @@ def demo(
 
 def _print_demo(url: str, applied: m.ApplyOut, accounts: list[m.AccountOut],
                 principals: list[m.PrincipalOut], token: str) -> None:
-    me = sys.argv[0] if "/" in sys.argv[0] else "charter"  # how this command was called
     say = console.print
     say(f"\n[bold green]Charter is running[/] at [bold]{url}[/]", soft_wrap=True)
     say(f"OpenAPI: {url}/openapi.json\n", soft_wrap=True)
@@ -208,9 +215,31 @@ def _print_demo(url: str, applied: m.ApplyOut, accounts: list[m.AccountOut],
     table("Accounts", ["name", "kind", "stage", "ou"], [(a.name, a.kind, a.stage, a.ou) for a in accounts])
     say(f"Principals: {', '.join(p.name for p in principals)}", soft_wrap=True)
     say(f"\nAdmin token (saved as profile [bold]demo[/]): {token}", soft_wrap=True, highlight=False)
-    say(f"Try:  {me} --profile demo whoami\n      {me} --profile demo audit verify", soft_wrap=True,
-        highlight=False)
-    say("Press Ctrl+C to stop.")
+    say("\n[bold]The golden path[/], each persona with their own token:")
+
+
+def _print_demo_end(url: str) -> None:
+    me = sys.argv[0] if "/" in sys.argv[0] else "charter"  # how this command was called
+    console.print(f"\nCharter is running at [bold]{url}[/]. Try:", soft_wrap=True)
+    console.print(f"  {me} --profile demo registry packages churn-ml-dev --account ml-shared-services\n"
+                  f"  {me} --profile demo cards show churn-ml-dev --account ml-shared-services\n"
+                  f"  {me} --profile demo audit list --resource "
+                  "crn:charter:ml-shared-services:registry:model-package/churn-ml-dev/1\n"
+                  f"  {me} --profile demo audit verify", soft_wrap=True, highlight=False)
+    console.print("Press Ctrl+C to stop.")
+
+
+def _say(text: str) -> None:
+    console.print(text, soft_wrap=True, highlight=False)
+
+
+def _quiet(text: str) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _no_status(text: str) -> Iterator[None]:
+    yield
 
 
 # --- identity ----------------------------------------------------------------------------------

@@ -1,0 +1,272 @@
+"""The golden path of DESIGN.md, walked by each persona with their own credentials.
+
+``charter demo`` runs it against the embedded server it starts: every step is a real request
+through the SDK, decided by the policies and written to the audit trail, so what the demo shows is
+what the platform does. A step that the platform refuses on purpose (a self-approval) is shown
+refused, with the policy that decided it.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.client import models as m
+from charter.client.client import Client
+from charter.errors import CharterError, NotFound, PermissionDenied
+from charter.examples import acme_file
+
+CENTRAL = "ml-shared-services"
+DEV = "ml-dev"
+DATA = "data-governance"
+PERSONAS = ("priya", "diego", "lena", "sam", "mei", "grace", "arthur")
+PORTFOLIOS = {"ml-projects": ("train-from-dataset", "deploy-realtime-cross-account"),
+              "ml-admin": ("team-workspace",)}
+
+
+@dataclass
+class Outcome:
+    """What the walk did, step by step, for the summary and ``--output json``."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+Say = Callable[[str], None]
+
+
+class GoldenPath:
+    def __init__(self, url: str, admin: Client, say: Say, status: Callable[[str], Any]) -> None:
+        self.url = url
+        self.admin = admin
+        self.say = say
+        self.status = status
+        self.outcome = Outcome()
+        self.clients: dict[str, Client] = {}
+
+    # --- running --------------------------------------------------------------------------
+
+    def walk(self) -> Outcome:
+        for name in PERSONAS:
+            token = self.admin.create_token(name, description="charter demo").secret
+            self.clients[name] = Client(self.url, token, timeout=120)
+        try:
+            with tempfile.TemporaryDirectory(prefix="charter-demo-") as scratch:
+                self._catalog()
+                self._data(Path(scratch))
+                self._registry(Path(scratch))
+                self._promotion()
+                self._cards_and_central_approval()
+                self._audit()
+        finally:
+            for client in self.clients.values():
+                client.close()
+        return self.outcome
+
+    @contextmanager
+    def step(self, who: str, title: str) -> Iterator[dict[str, Any]]:
+        record: dict[str, Any] = {"persona": who, "step": title}
+        started = time.perf_counter()
+        with self.status(f"{who}: {title} …"):
+            yield record
+        record["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self.outcome.steps.append(record)
+        detail = record.get("detail", "")
+        self.say(f"[green]✓[/] [bold]{who}[/] {title}" + (f" — {detail}" if detail else ""))
+
+    # --- the steps ------------------------------------------------------------------------
+
+    def _catalog(self) -> None:
+        from charter.entrypoints.cli.catalog import pack_directory
+
+        priya = self.clients["priya"]
+        templates = acme_file().resolve().parent / "templates"
+        with self.step("priya", "publishes the templates into portfolios and shares them") as s:
+            published = []
+            for portfolio, products in PORTFOLIOS.items():
+                try:
+                    priya.create_portfolio(CENTRAL, portfolio, provider="platform team")
+                except CharterError as exists:
+                    if exists.type_name != "Conflict":
+                        raise
+                for product in products:
+                    archive = io.BytesIO()
+                    pack_directory(templates / product, archive)
+                    try:
+                        version = priya.publish(CENTRAL, portfolio, archive.getvalue())
+                        published.append(f"{version.product}/{version.version}")
+                    except CharterError as same:
+                        if same.type_name != "Conflict":
+                            raise
+                        published.append(f"{product} (unchanged)")
+                for target in ("ou:workloads",):
+                    self._ignore_conflict(priya.share_portfolio, CENTRAL, portfolio, target)
+                for role in ("lead-data-scientist", "ml-engineer"):
+                    self._ignore_conflict(priya.grant_portfolio, CENTRAL, portfolio, role)
+            s["detail"] = ", ".join(published)
+        with self.step("lena", "sees what ml-dev imports") as s:
+            imported = self.clients["lena"].imported(DEV)
+            launchable = sorted({p.name for entry in imported.portfolios for p in entry.launchable})
+            s["detail"] = f"launchable: {', '.join(launchable) or 'nothing'}"
+        with self.step("sam", "sees what ml-dev imports (a data scientist launches nothing)") as s:
+            imported = self.clients["sam"].imported(DEV)
+            names = sorted({p.name for e in imported.portfolios for p in e.launchable})
+            s["detail"] = f"launchable: {', '.join(names) or 'nothing'}"
+
+    def _data(self, scratch: Path) -> None:
+        from charter.examples.datasets import write_example_csv
+
+        diego, lena = self.clients["diego"], self.clients["lena"]
+        with self.step("diego", "registers the governed dataset bank-marketing") as s:
+            csv_file = write_example_csv(scratch / "bank-marketing.csv")
+            version = diego.register_dataset(DATA, "bank-marketing", csv_file,
+                                             description="Breast-cancer data (569 rows), standing in "
+                                                         "for the article's bank marketing set")
+            s["detail"] = f"v{version.version}, {version.rows} rows, {len(version.columns)} columns, sha256 {version.sha256[:12]}…"
+        with self.step("sam", "reads it without a subscription: refused") as s:
+            try:
+                b"".join(self.clients["sam"].read_dataset(DATA, "bank-marketing", for_account=DEV))
+                s["detail"] = "UNEXPECTEDLY ALLOWED"
+            except PermissionDenied as denied:
+                s["detail"] = f"denied by {denied.details.get('policy')}"
+        with self.step("lena", "subscribes ml-dev to it; diego approves") as s:
+            sub = lena.subscribe(DATA, "bank-marketing", subscriber=DEV, reason="churn model")
+            approved = diego.approve_subscription(DATA, sub.id, "for the churn project",
+                                                  expires_in_seconds=90 * 86400)
+            s["detail"] = f"subscription {approved.id[:8]}… {approved.status}, grant expires {approved.expires_at:%Y-%m-%d}"
+
+    def _registry(self, scratch: Path) -> None:
+        lena = self.clients["lena"]
+        with self.step("lena", "creates the model package group churn in ml-dev") as s:
+            lena.create_group(DEV, "churn", description="Churn classifier", tags={"team": "growth"},
+                              readers=[CENTRAL, "ou:deployments"])
+            s["detail"] = f"readable by {CENTRAL} and ou:deployments"
+        runs = [("lena", "run-1", {"C": "0.5"}), ("sam", "run-2", {"C": "2.0"})]
+        for who, run, params in runs:
+            client = self.clients[who]
+            with self.step(who, f"trains and registers a version ({run})") as s:
+                data = b"".join(client.read_dataset(DATA, "bank-marketing", for_account=DEV, run=run))
+                trained = _train(data, float(params["C"]), scratch / f"{run}.skops")
+                blob = client.upload_artifact(DEV, trained.path, model_format="skops")
+                package = client.register_package(DEV, "churn", m.PackageCreate(
+                    format="skops", artifacts=[m.ArtifactIn(path="model.skops", sha256=blob.sha256)],
+                    metrics=trained.metrics, signature=trained.signature, sample_payload=trained.sample,
+                    description=f"Logistic regression, C={params['C']}", tags={"algorithm": "LogisticRegression"},
+                    lineage=m.LineageIn(run=run, run_started_by=who, datasets=["bank-marketing@1"],
+                                        parameters=params)))
+                s["detail"] = (f"churn/{package.version} {package.status}, "
+                               + ", ".join(f"{k} {v:.3f}" for k, v in sorted(trained.metrics.items())))
+        with self.step("lena", "tries to approve churn/1, which she produced: refused") as s:
+            try:
+                lena.approve(DEV, "churn", 1, "looks fine")
+                s["detail"] = "UNEXPECTEDLY ALLOWED"
+            except PermissionDenied as denied:
+                s["detail"] = f"denied by {denied.details.get('policy')}"
+        with self.step("lena", "approves churn/2 (sam's run)") as s:
+            approved = lena.approve(DEV, "churn", 2, "beats v1")
+            s["detail"] = f"{approved.status}, bound to digests {', '.join(d[:12] for d in approved.history[-1].digests)}…"
+
+    def _promotion(self) -> None:
+        mei = self.clients["mei"]
+        with self.step("promotion-bot", "promotes the approval into the central registry (event -> rule -> handler)") as s:
+            central = _eventually(lambda: mei.package(CENTRAL, "churn-ml-dev", 1))
+            s["detail"] = f"{CENTRAL}: churn-ml-dev/{central.version} {central.status}, origin {central.origin}"
+            self.outcome.facts["central_package"] = f"churn-ml-dev/{central.version}"
+        with self.step("mei", "checks the copied artifacts against their digests") as s:
+            import hashlib
+
+            for artifact in central.artifacts:
+                data = b"".join(mei.download_artifact(CENTRAL, artifact.sha256))
+                if hashlib.sha256(data).hexdigest() != artifact.sha256:
+                    raise RuntimeError(f"{artifact.path} does not match its digest")
+            s["detail"] = f"{len(central.artifacts)} artifact(s) verified"
+
+    def _cards_and_central_approval(self) -> None:
+        import yaml
+
+        mei, grace = self.clients["mei"], self.clients["grace"]
+        with self.step("mei", "completes the model card and submits it") as s:
+            document = yaml.safe_load((acme_file().resolve().parent / "card.yaml").read_text())
+            card = mei.model_card(CENTRAL, "churn-ml-dev")
+            mei.edit_model_card(CENTRAL, "churn-ml-dev", document, summary="Completed for review",
+                                expected_version=card.latest_version)
+            submitted = mei.submit_model_card(CENTRAL, "churn-ml-dev", "ready for review")
+            s["detail"] = f"card v{submitted.latest_version} {submitted.status}"
+        with self.step("mei", "approves the central package churn-ml-dev/1") as s:
+            approved = mei.approve(CENTRAL, "churn-ml-dev", 1, "ok for test")
+            s["detail"] = approved.status
+        with self.step("grace", "approves the model card") as s:
+            card = grace.approve_model_card(CENTRAL, "churn-ml-dev", "risk reviewed")
+            s["detail"] = f"card v{card.approved_version} {card.status}"
+            self.outcome.facts["card"] = {"status": card.status, "version": card.approved_version}
+
+    def _audit(self) -> None:
+        arthur = self.clients["arthur"]
+        with self.step("arthur", "verifies the audit trail") as s:
+            verified = arthur.audit_verify()
+            history = list(arthur.audit_records(resource=f"crn:charter:{CENTRAL}:registry:model-package/churn-ml-dev/1"))
+            s["detail"] = (f"{'intact' if verified.ok else 'BROKEN'}: {verified.records} records, "
+                           f"{verified.checkpoints} signed checkpoints; churn-ml-dev/1 has {len(history)} records")
+            self.outcome.facts["audit_ok"] = verified.ok
+
+    @staticmethod
+    def _ignore_conflict(call: Callable[..., object], *args: str) -> None:
+        """Make a share or grant that may exist already (the organization's file may declare it)."""
+        try:
+            call(*args)
+        except CharterError as error:
+            if error.type_name != "Conflict":
+                raise
+
+
+@dataclass(frozen=True)
+class Trained:
+    path: Path
+    metrics: dict[str, float]
+    signature: m.SignatureIn
+    sample: dict[str, Any]
+
+
+def _train(csv_bytes: bytes, c: float, out: Path) -> Trained:
+    """A real model on the governed data: split, scale, fit, evaluate on held-out rows, skops."""
+    try:
+        import numpy as np
+        import skops.io as sio
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+        from sklearn.model_selection import train_test_split
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError as missing:
+        raise RuntimeError(f"the demo trains with scikit-learn and skops: pip install 'charter[ml]' ({missing})") from None
+    lines = csv_bytes.decode().splitlines()
+    header = lines[0].split(",")
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    x, y = rows[:, :-1], rows[:, -1].astype(int)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
+    proba = model.predict_proba(x_test)[:, 1]
+    predicted = (proba >= 0.5).astype(int)
+    metrics = {"accuracy": float(accuracy_score(y_test, predicted)), "roc_auc": float(roc_auc_score(y_test, proba)),
+               "f1": float(f1_score(y_test, predicted))}
+    out.write_bytes(sio.dumps(model))
+    signature = m.SignatureIn(inputs=[m.ColumnIn(name=n, dtype="float64") for n in header[:-1]],
+                              outputs=[m.ColumnIn(name=header[-1], dtype="int64")])
+    return Trained(out, metrics, signature, {"instances": [x_test[0].tolist()]})
+
+
+def _eventually(probe: Callable[[], m.PackageOut], timeout: float = 30.0) -> m.PackageOut:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return probe()
+        except NotFound:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
