@@ -16,6 +16,8 @@ from rich.markup import escape
 from charter.client import models as m
 from charter.client.client import Client
 from charter.config import Settings
+from charter.entrypoints.cli import account_requests as account_requests_cli
+from charter.entrypoints.cli import apply_products
 from charter.entrypoints.cli import cards as cards_cli
 from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
@@ -329,19 +331,29 @@ def apply(
         raise ValidationError(f"cannot read {file}: {error.strerror}", file=str(file)) from None
     with _state(ctx).client() as client:
         result = client.apply(document, filename=str(file), plan=plan)
+        products = apply_products.publish_declared(client, file, document, plan=plan)
+    changed = [p for p in products if p.outcome != "unchanged"]
 
     def render() -> None:
-        if not result.changes:
+        if not result.changes and not changed:
             console.print("No changes: the organization already matches the file.")
+            for product in products:
+                console.print(escape(product.describe()), highlight=False)
             return
         for change in result.changes:
             colour = {"create": "green", "update": "yellow", "delete": "red"}[change.action]
             console.print(f"[{colour}]{escape(change.summary)}[/]", highlight=False)
+        for product in products:
+            colour = "dim" if product.outcome == "unchanged" else "green"
+            console.print(f"[{colour}]{escape(product.describe())}[/]", highlight=False)
         verb = "Applied" if result.applied else "Plan:"
         console.print(f"\n{verb} {len(result.changes)} change(s)"
+                      + (f", {len(changed)} product(s) {'published' if result.applied else 'to publish'}"
+                         if products else "")
                       + ("" if result.applied else "; nothing was changed."))
 
-    show(_state(ctx).output, result, render)
+    show(_state(ctx).output, {**result.model_dump(mode="json"), "products": [p.to_json() for p in products]},
+         render)
 
 
 @org_app.command("show")
@@ -371,6 +383,9 @@ def org_show(ctx: typer.Context) -> None:
         console.print(tree)
 
     show(_state(ctx).output, org, render)
+
+
+account_requests_cli.register(accounts_app)
 
 
 @accounts_app.command("list")

@@ -86,12 +86,14 @@ def _kind_and_stage(cmd: c.RequestAccount) -> tuple[AccountKind, Stage | None]:
 
 def request_account(cmd: c.RequestAccount, ctx: HandlerContext) -> AccountRequest:
     require_org(ctx.uow)
+    # Decided before the request is checked, so a caller who may not ask learns nothing more.
+    ctx.authorize(Action.REQUEST_ACCOUNT, _resource(None, requested_by=ctx.identity.principal,
+                                                    requester_roles=_held_roles(ctx)))
     kind, stage = _kind_and_stage(cmd)
     now = ctx.clock.now()
     request = AccountRequest(_new_id(now), cmd.account, cmd.ou, kind, stage, cmd.blueprint, cmd.reason,
                              ctx.identity.principal, now)
-    resource = _resource(request, requester_roles=_held_roles(ctx))
-    ctx.authorize(Action.REQUEST_ACCOUNT, resource)
+    resource = _resource(request)
     _check_vendable(ctx.uow.org.load_state(), request.account, request.ou, kind, stage, request.blueprint)
     if ctx.uow.account_requests.pending_for(request.account) is not None:
         raise Conflict(f"account {request.account} is already requested and pending", account=request.account)
