@@ -217,3 +217,23 @@ def test_the_requests_list_by_status(world: World) -> None:
     assert [r.account for r in page.items] == ["ml-dev-3"]  # type: ignore[attr-defined]
     with pytest.raises(ValidationError):
         world.bus.handle(c.ListAccountRequests("Maybe"), world.admin)
+
+
+def test_an_ou_the_shared_services_bus_does_not_admit_fails_the_approval_naming_the_rule(world: World) -> None:
+    request = _request(world, ou="deployments")
+    with pytest.raises(ValidationError) as refused:
+        _approve(world, request)
+    assert refused.value.details["problems"][0]["field"] == "rules[ml-dev-2/forward-approved-packages].targets"
+    assert "does not admit" in refused.value.message
+    assert "ml-dev-2" not in world.store.data.state.accounts
+    assert world.store.data.account_requests[request.id].status is RequestStatus.PENDING
+
+
+def test_a_blueprint_bus_policy_is_made_for_the_new_account_and_managed(world: World, example_text: str) -> None:
+    world.bus.handle(c.ApplyOrg(example_text.replace(
+        "    imports:\n      - {account: ml-shared-services, portfolio: ml-projects}\n",
+        "    imports:\n      - {account: ml-shared-services, portfolio: ml-projects}\n"
+        "    eventBus:\n      allow: [ml-shared-services]\n")), world.admin)
+    _approve(world, _request(world))
+    policy = world.store.data.state.bus_policies["ml-dev-2"]
+    assert (policy.allow, policy.managed_by) == ((SHARED,), "blueprint:dev-account")

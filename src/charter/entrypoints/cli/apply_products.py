@@ -52,11 +52,28 @@ def declared_products(document: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def declares_products(document: str) -> bool:
+    try:
+        return bool(declared_products(document))
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError):
+        return False  # the server names what is wrong with the document
+
+
 def _folder(base: Path, path: str) -> Path:
-    folder = (base / path).resolve()
-    if not (folder / "product.yaml").is_file():
-        raise ValidationError(f"portfolios: product {path}: no product.yaml in {folder}", path=path)
-    return folder
+    return (base / path).resolve()
+
+
+def check_folders(file: Path, document: str) -> None:
+    """Before anything is applied: every declared product folder holds a product.yaml."""
+    declared = declared_products(document)
+    base = file.resolve().parent
+    missing = [path for _, _, path in declared if not (_folder(base, path) / "product.yaml").is_file()]
+    if missing:
+        raise ValidationError(
+            f"{file} was not applied: portfolios: no product.yaml in "
+            + ", ".join(str(_folder(base, p)) for p in missing)
+            + " (product folders are relative to the file; --skip-products applies the document only)",
+            file=str(file), missing=missing)
 
 
 def _local_digest(folder: Path) -> tuple[str, str]:
@@ -82,7 +99,7 @@ def _planned(client: Client, account: str, portfolio: str, path: str, folder: Pa
         versions = list(client.product_versions(account, name))
     except NotFound:
         versions = []
-    same = next((v for v in versions if v.content_digest == digest), None)
+    same = next((v for v in versions if v.content_digest == digest and v.portfolio == portfolio), None)
     if same is not None:
         return ProductOutcome(account, portfolio, path, name, "unchanged", same.version)
     return ProductOutcome(account, portfolio, path, name, "would-publish")
