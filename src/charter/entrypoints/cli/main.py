@@ -28,7 +28,7 @@ from charter.entrypoints.cli.profiles import Profile, SessionInfo
 from charter.entrypoints.cli.state import State
 from charter.entrypoints.cli.state import state_of as _state
 from charter.errors import CharterError, ValidationError
-from charter.examples import acme_document
+from charter.examples import acme_document, acme_file
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Charter: govern the machine-learning lifecycle across isolated accounts.")
@@ -178,6 +178,12 @@ def demo(
     try:
         with Client(url, init_result.bearer) as client:
             applied = client.apply(document, filename="examples/acme/charter.yaml")
+            example = acme_file()
+            try:  # the templates ship beside the example in a checkout; an install may lack them
+                apply_products.check_folders(example, document)
+                published = apply_products.publish_declared(client, example, document, plan=False)
+            except ValidationError:
+                published = []
             accounts = list(client.accounts())
             principals = list(client.principals())
             verified = client.audit_verify()
@@ -187,6 +193,7 @@ def demo(
         summary = {"url": url, "openapi": f"{url}/openapi.json", "organization": "acme",
                    "accounts": [a.name for a in accounts], "principals": [p.name for p in principals],
                    "changes_applied": len(applied.changes), "admin_token": init_result.bearer,
+                   "products_published": [f"{p.product}/{p.version}" for p in published],
                    "profile": "demo", "audit_ok": verified.ok, "data_dir": str(directory)}
         show(state.output, summary, lambda: _print_demo(url, applied, accounts, principals, init_result.bearer))
         sys.stdout.flush()
