@@ -38,7 +38,7 @@ def _git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory, persona_tokens: dict[str, str],
             server: Any) -> dict[str, Any]:
-    """The ml-projects portfolio with the three example templates, one of them also from git."""
+    """The ml-templates portfolio with the three example templates, one of them also from git."""
     from .support import charter_env, run_cli
 
     config = tmp_path_factory.mktemp("catalog-cli")
@@ -48,9 +48,9 @@ def catalog(tmp_path_factory: pytest.TempPathFactory, persona_tokens: dict[str, 
         return run_cli(["--output", "json", "catalog", *args, "--account", SHARED], priya)
 
     out: dict[str, Any] = {"as_priya": as_priya}
-    out["portfolio"] = _ok(as_priya("create-portfolio", "ml-projects", "--description", "ML projects"))
+    out["portfolio"] = _ok(as_priya("create-portfolio", "ml-templates", "--description", "ML projects"))
     out["published"] = {
-        name: _ok(as_priya("publish", f"examples/acme/templates/{name}", "--portfolio", "ml-projects"))
+        name: _ok(as_priya("publish", f"examples/acme/templates/{name}", "--portfolio", "ml-templates"))
         for name in ("team-workspace", "train-from-dataset", "deploy-realtime-cross-account")}
     repo = tmp_path_factory.mktemp("templates-repo")
     _git(repo, "init", "-q", "-b", "main")
@@ -61,8 +61,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory, persona_tokens: dict[str, 
     _git(repo, "commit", "-q", "-m", "train-from-dataset v2")
     out["repo"], out["commit"] = repo, _git(repo, "rev-parse", "HEAD")
     out["from_git"] = _ok(as_priya("publish", "--git", str(repo), "--ref", "main",
-                                   "--path", "templates/train-from-dataset", "--portfolio", "ml-projects"))
-    out["shared"] = _ok(as_priya("share", "ml-projects", "--ou", "workloads", "--grant-role", "lead-data-scientist"))
+                                   "--path", "templates/train-from-dataset", "--portfolio", "ml-templates"))
+    out["shared"] = _ok(as_priya("share", "ml-templates", "--ou", "workloads", "--grant-role", "lead-data-scientist"))
     return out
 
 
@@ -87,13 +87,13 @@ def test_a_template_publishes_from_a_git_ref_recording_the_commit(catalog: dict[
 
 def test_a_ref_that_does_not_exist_is_a_clear_error(catalog: dict[str, Any]) -> None:
     result = catalog["as_priya"]("publish", "--git", str(catalog["repo"]), "--ref", "no-such-branch",
-                                 "--path", "templates/train-from-dataset", "--portfolio", "ml-projects")
+                                 "--path", "templates/train-from-dataset", "--portfolio", "ml-templates")
     assert result.returncode != 0
     assert "no-such-branch" in result.stderr and "does not exist" in result.stderr
 
 
 def test_publishing_the_same_folder_again_is_a_conflict_naming_the_version(catalog: dict[str, Any]) -> None:
-    result = catalog["as_priya"]("publish", "examples/acme/templates/team-workspace", "--portfolio", "ml-projects")
+    result = catalog["as_priya"]("publish", "examples/acme/templates/team-workspace", "--portfolio", "ml-templates")
     assert result.returncode != 0
     assert "version 1" in result.stderr and "Conflict" in result.stderr
 
@@ -108,7 +108,7 @@ def test_lena_sees_train_from_dataset_among_what_she_may_launch(catalog: dict[st
                                                                persona_tokens: dict[str, str]) -> None:
     view = _ok(cli("--output", "json", "catalog", "imported", "--account", "ml-dev", token=persona_tokens["lena"]))
     assert view["roles"] == ["lead-data-scientist"]
-    [entry] = [e for e in view["portfolios"] if e["portfolio"]["name"] == "ml-projects"]
+    [entry] = [e for e in view["portfolios"] if e["portfolio"]["name"] == "ml-templates"]
     launchable = {p["name"]: p["latest_version"] for p in entry["launchable"]}
     assert launchable["train-from-dataset"] == 2
     table = cli("catalog", "imported", "--account", "ml-dev", token=persona_tokens["lena"])
@@ -118,7 +118,7 @@ def test_lena_sees_train_from_dataset_among_what_she_may_launch(catalog: dict[st
 def test_sam_sees_the_portfolio_but_nothing_he_may_launch(catalog: dict[str, Any], cli: Cli,
                                                          persona_tokens: dict[str, str]) -> None:
     view = _ok(cli("--output", "json", "catalog", "imported", "--account", "ml-dev", token=persona_tokens["sam"]))
-    [entry] = [e for e in view["portfolios"] if e["portfolio"]["name"] == "ml-projects"]
+    [entry] = [e for e in view["portfolios"] if e["portfolio"]["name"] == "ml-templates"]
     assert entry["launchable"] == []
     table = cli("catalog", "imported", "--account", "ml-dev", token=persona_tokens["sam"])
     assert table.returncode == 0 and "nothing you may launch" in table.stdout
@@ -144,5 +144,5 @@ def test_a_template_above_the_json_body_limit_uploads(catalog: dict[str, Any], t
     (folder / "product.yaml").write_text((folder / "product.yaml").read_text().replace(
         "name: team-workspace", "name: big-workspace"))
     (folder / "data.bin").write_bytes(os.urandom(300_000))  # incompressible, above the 64 KiB JSON limit
-    version = _ok(catalog["as_priya"]("publish", str(folder), "--portfolio", "ml-projects"))
+    version = _ok(catalog["as_priya"]("publish", str(folder), "--portfolio", "ml-templates"))
     assert version["product"] == "big-workspace" and any(f["size"] == 300_000 for f in version["files"])

@@ -176,6 +176,7 @@ def test_apply_plan_lists_the_changes_and_applies_none(cli: Cli, admin_token: st
     changed = tmp_path / "charter.yaml"
     changed.write_text(ACME_YAML.read_text().replace(
         "\nprincipals:\n", "\n  - {name: ml-sandbox, kind: workload, stage: dev, ou: workloads}\nprincipals:\n", 1))
+    (tmp_path / "templates").symlink_to(ACME_YAML.parent / "templates")  # product folders are relative to the file
 
     result = cli("apply", "-f", str(changed), "--plan", token=admin_token)
 

@@ -22,7 +22,7 @@ SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "00000000
                       "delivery_id": "0" * 32,
                       "dataset": "bank-marketing", "subscription_id": "0" * 32,
                       "portfolio": "ml-projects", "product": "train-from-dataset", "target": "ou:workloads",
-                      "pattern": "lead-data-scientist", "path": "product.yaml"}
+                      "pattern": "lead-data-scientist", "path": "product.yaml", "request_id": "0" * 32}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
@@ -48,6 +48,12 @@ SAMPLE_BODIES.update({
     "/api/v1/accounts/{account}/catalog/portfolios": {"name": "ml-projects"},
     "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/shares": {"target": "ou:workloads"},
     "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/grants": {"pattern": "lead-data-scientist"},
+})
+SAMPLE_BODIES.update({
+    "/api/v1/account-requests": {"account": "ml-dev-2", "ou": "workloads", "stage": "dev",
+                                 "blueprint": "dev-account", "reason": "a second team"},
+    "/api/v1/account-requests/{request_id}/approve": {},
+    "/api/v1/account-requests/{request_id}/reject": {"comment": "no"},
 })
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
                      "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n",

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
+from charter.domain.account_requests import AccountRequest, RequestStatus
 from charter.domain.artifacts import BlobInfo, Digester, check_digest, verified
 from charter.domain.audit import GENESIS_HASH, AuditHead, AuditRecord, Checkpoint
+from charter.domain.blueprints import Blueprint
 from charter.domain.cards import ModelCard
 from charter.domain.catalog import (
     Grant,
@@ -71,6 +73,7 @@ class Data:
     product_versions: dict[tuple[str, str, int], ProductVersion] = field(default_factory=dict)
     shares: set[Share] = field(default_factory=set)
     grants: set[Grant] = field(default_factory=set)
+    account_requests: dict[str, AccountRequest] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -158,6 +161,38 @@ class FakeOrgRepository:
 
     def list_rules(self, account: str) -> list[EventRule]:
         return [r for _, r in sorted(self.d.state.rules.items()) if r.account == account]
+
+    def put_blueprint(self, blueprint: Blueprint) -> None:
+        self.d.state.blueprints[blueprint.name] = blueprint
+
+    def delete_blueprint(self, name: str) -> None:
+        del self.d.state.blueprints[name]
+
+
+class FakeAccountRequestRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def add(self, request: AccountRequest) -> None:
+        if request.id in self.d.account_requests:
+            raise IntegrityError(f"duplicate account request {request.id}")
+        self.d.account_requests[request.id] = request
+
+    def get(self, request_id: str) -> AccountRequest | None:
+        return self.d.account_requests.get(request_id)
+
+    def save(self, request: AccountRequest) -> None:
+        self.d.account_requests[request.id] = request
+
+    def list(self, status: RequestStatus | None, requested_by: str | None, after: str | None,
+             limit: int) -> list[AccountRequest]:
+        return [r for i, r in sorted(self.d.account_requests.items())
+                if (status is None or r.status is status) and (requested_by is None or r.requested_by == requested_by)
+                and (after is None or i > after)][:limit]
+
+    def pending_for(self, account: str) -> AccountRequest | None:
+        return next((r for r in self.d.account_requests.values()
+                     if r.account == account and r.status is RequestStatus.PENDING), None)
 
 
 class FakeTokenRepository:
@@ -373,6 +408,9 @@ class FakeCatalogRepository:
     def add_portfolio(self, portfolio: Portfolio, created_at: datetime, created_by: str) -> None:
         self.d.portfolios[(portfolio.account, portfolio.name)] = portfolio
 
+    def update_portfolio(self, portfolio: Portfolio) -> None:
+        self.d.portfolios[(portfolio.account, portfolio.name)] = portfolio
+
     def list_portfolios(self, account: str, after: str | None, limit: int) -> list[Portfolio]:
         return [p for (a, n), p in sorted(self.d.portfolios.items())
                 if a == account and (after is None or n > after)][:limit]
@@ -517,6 +555,7 @@ class FakeUnitOfWork:
         self.deliveries = FakeDeliveryRepository(self.data)
         self.datasets = FakeDatasetRepository(self.data)
         self.catalog = FakeCatalogRepository(self.data)
+        self.account_requests = FakeAccountRequestRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -528,7 +567,7 @@ class FakeUnitOfWork:
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
-                     self.cards, self.deliveries, self.datasets, self.catalog):
+                     self.cards, self.deliveries, self.datasets, self.catalog, self.account_requests):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

@@ -402,6 +402,28 @@ class Client:
 
     # --- audit -----------------------------------------------------------------------------
 
+    # --- account vending ------------------------------------------------------------------------
+
+    def request_account(self, account: str, *, ou: str, blueprint: str, reason: str, kind: str = "workload",
+                        stage: str | None = None) -> m.AccountRequestOut:
+        body = m.AccountRequestIn(account=account, ou=ou, kind=kind, stage=stage, blueprint=blueprint,
+                                  reason=reason)
+        return self._send("POST", m.AccountRequestOut, "/account-requests", body)
+
+    def account_requests(self, *, status: str | None = None) -> Iterator[m.AccountRequestOut]:
+        return self._pages(m.AccountRequestOut, "/account-requests", status=status)
+
+    def account_request(self, request_id: str) -> m.AccountRequestOut:
+        return self._get(m.AccountRequestOut, f"/account-requests/{request_id}")
+
+    def approve_account_request(self, request_id: str, comment: str = "") -> m.AccountRequestOut:
+        return self._send("POST", m.AccountRequestOut, f"/account-requests/{request_id}/approve",
+                          m.AccountRequestDecision(comment=comment))
+
+    def reject_account_request(self, request_id: str, comment: str) -> m.AccountRequestOut:
+        return self._send("POST", m.AccountRequestOut, f"/account-requests/{request_id}/reject",
+                          m.AccountRequestDecision(comment=comment))
+
     def audit_records(self, *, actor: str | None = None, account: str | None = None,
                       resource: str | None = None, action: str | None = None,
                       since: datetime | None = None, until: datetime | None = None) -> Iterator[m.AuditRecordOut]:

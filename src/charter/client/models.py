@@ -581,3 +581,35 @@ class ImportedOut(Model):
     account: str
     roles: list[str]
     portfolios: list[ImportedPortfolioOut]
+
+
+# --- account vending ---------------------------------------------------------------------------
+
+class AccountRequestIn(Request):
+    account: str = Field(max_length=63, description="The new account's name.")
+    ou: str = Field(max_length=63, description="The organizational unit it joins.")
+    kind: str = Field("workload", max_length=32, description="workload, shared-services or data-governance.")
+    stage: str | None = Field(None, max_length=16, description="dev, test or prod (workload accounts).")
+    blueprint: str = Field(max_length=63, description="The blueprint (charter.yaml) giving its baseline.")
+    reason: str = Field(max_length=2000, description="What the account is for.")
+
+
+class AccountRequestDecision(Request):
+    comment: str = Field("", max_length=4000, description="Required to reject.")
+
+
+class AccountRequestOut(Model):
+    id: str
+    account: str
+    ou: str
+    kind: str
+    stage: str | None
+    blueprint: str
+    reason: str
+    requested_by: str
+    created_at: datetime
+    status: Literal["Pending", "Approved", "Rejected"]
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str
+    crn: str

@@ -33,6 +33,7 @@ class ActionGroup(StrEnum):
     READ_DATA = "data:ReadData"
     MANAGE_CATALOG = "catalog:Manage"
     READ_CATALOG = "catalog:Read"
+    REQUEST_ACCOUNT = "org:Request"
 
 
 class Action(StrEnum):
@@ -102,6 +103,11 @@ class Action(StrEnum):
     GRANT_PORTFOLIO = "catalog:GrantPortfolio"
     REVOKE_PORTFOLIO_GRANT = "catalog:RevokePortfolioGrant"
     LIST_IMPORTED = "catalog:ListImportedPortfolios"
+    REQUEST_ACCOUNT = "org:RequestAccount"
+    LIST_ACCOUNT_REQUESTS = "org:ListAccountRequests"
+    READ_ACCOUNT_REQUEST = "org:DescribeAccountRequest"
+    APPROVE_ACCOUNT_REQUEST = "org:ApproveAccountRequest"
+    REJECT_ACCOUNT_REQUEST = "org:RejectAccountRequest"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -174,6 +180,11 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.GRANT_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
     Action.REVOKE_PORTFOLIO_GRANT: (ActionGroup.MANAGE_CATALOG,),
     Action.LIST_IMPORTED: (ActionGroup.READ,),
+    Action.REQUEST_ACCOUNT: (ActionGroup.REQUEST_ACCOUNT,),
+    Action.LIST_ACCOUNT_REQUESTS: (ActionGroup.READ_DIRECTORY,),
+    Action.READ_ACCOUNT_REQUEST: (ActionGroup.READ_DIRECTORY,),
+    Action.APPROVE_ACCOUNT_REQUEST: (ActionGroup.MANAGE_ORG,),
+    Action.REJECT_ACCOUNT_REQUEST: (ActionGroup.MANAGE_ORG,),
 }
 
 

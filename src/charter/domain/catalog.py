@@ -209,6 +209,9 @@ class Share:
     account: str
     portfolio: str
     target: str
+    managed_by: str | None = field(default=None, compare=False)
+    """What made the share when neither charter.yaml nor a platform engineer did (a vended
+    account's blueprint): ``charter apply`` leaves it alone. Not part of a share's identity."""
 
     def __post_init__(self) -> None:
         check_share_target(self.target)

@@ -602,3 +602,33 @@ class ListImportedPortfolios(Query):
     """The portfolios shared with ``account`` and, per portfolio, what the caller may launch there."""
 
     account: str
+
+
+# --- account vending ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RequestAccount(Command):
+    account: str
+    ou: str
+    kind: str
+    stage: str | None
+    blueprint: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListAccountRequests(Query):
+    status: str | None = None
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetAccountRequest(Query):
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecideAccountRequest(Command):
+    id: str
+    approve: bool
+    comment: str = ""

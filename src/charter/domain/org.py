@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from charter.domain.crn import CRN
+
+if TYPE_CHECKING:
+    from charter.domain.blueprints import Blueprint
 
 MANAGEMENT_ACCOUNT = "management"
 ADMIN_PRINCIPAL = "admin"
@@ -216,6 +220,7 @@ class OrgState:
     policies: dict[str, OrgPolicy] = field(default_factory=dict)
     bus_policies: dict[str, BusPolicy] = field(default_factory=dict)
     rules: dict[str, EventRule] = field(default_factory=dict)
+    blueprints: dict[str, Blueprint] = field(default_factory=dict)
 
     def ou_ancestors(self, ou: str | None) -> list[str]:
         chain: list[str] = []

@@ -85,6 +85,7 @@ def merge(current: OrgState, desired: OrgState) -> OrgState:
         bus_policies={**desired.bus_policies,
                       **{k: p for k, p in current.bus_policies.items() if p.managed_by}},
         rules={**desired.rules, **{k: r for k, r in current.rules.items() if r.managed_by}},
+        blueprints=dict(desired.blueprints),
     )
 
 
@@ -121,6 +122,7 @@ def validate(current: OrgState, result: OrgState) -> list[Problem]:
         if b.role not in result.roles:
             problems.append(Problem(f"{where}.role", f"unknown role {b.role!r}"))
     problems.extend(_event_problems(result))
+    problems.extend(_blueprint_problems(result))
     if not any(b.role == Role.ORG_ADMIN and b.account == MANAGEMENT_ACCOUNT for b in result.bindings):
         problems.append(
             Problem("roleBindings", f"no principal would hold {Role.ORG_ADMIN} in the "
@@ -146,6 +148,39 @@ def _event_problems(result: OrgState) -> list[Problem]:
         for i, target in enumerate(rule.targets):
             problems.extend(_target_problems(result, rule, target, f"{where}.targets"))
             problems.extend(_run_as_problems(result, rule, target, f"{where}.targets[{i}].runAs"))
+    return problems
+
+
+def _blueprint_problems(result: OrgState) -> list[Problem]:
+    """What a blueprint names must exist; the new account's own name fills ``{{account}}``."""
+    problems: list[Problem] = []
+    for bp in result.blueprints.values():
+        where = f"blueprints[{bp.name}]"
+        for i, b in enumerate(bp.bindings):
+            if "{{" not in b.principal and b.principal not in result.principals:
+                problems.append(Problem(f"{where}.bindings[{i}].principal", f"unknown principal {b.principal!r}"))
+            if b.role not in result.roles:
+                problems.append(Problem(f"{where}.bindings[{i}].role", f"unknown role {b.role!r}"))
+        for allowed in bp.bus_allow or ():
+            known = result.units if allowed.startswith("ou:") else result.accounts
+            if allowed.removeprefix("ou:") not in known:
+                problems.append(Problem(f"{where}.eventBus.allow", f"unknown account or unit {allowed!r}"))
+        for i, rule in enumerate(bp.rules):
+            for j, target in enumerate(rule.targets):
+                tw = f"{where}.rules[{i}].targets[{j}]"
+                if target.kind is TargetKind.BUS:
+                    if "{{account}}" in target.value.replace(" ", "") or target.value == rule.account:
+                        problems.append(Problem(f"{tw}.bus", "a rule cannot send events back to its own bus"))
+                    elif "{{" not in target.value and target.value not in result.accounts:
+                        problems.append(Problem(f"{tw}.bus", f"unknown target account {target.value!r}"))
+                elif target.kind is TargetKind.HANDLER and target.value not in BUILTIN_HANDLERS:
+                    problems.append(Problem(f"{tw}.handler", f"unknown handler {target.value!r} (built-in "
+                                                             f"handlers: {', '.join(sorted(BUILTIN_HANDLERS))})"))
+                elif target.kind is TargetKind.WEBHOOK and not target.value.startswith(("https://", "http://")):
+                    problems.append(Problem(f"{tw}.webhook", f"a webhook target is an http(s) URL, not {target.value!r}"))
+                runner = result.principals.get(target.run_as or "")
+                if target.run_as is not None and (runner is None or runner.kind is not PrincipalKind.SERVICE):
+                    problems.append(Problem(f"{tw}.runAs", f"{target.run_as!r} is not a service principal"))
     return problems
 
 
@@ -214,6 +249,7 @@ def diff(current: OrgState, result: OrgState) -> list[Change]:
     changes += _diff_named("policy", current.policies, result.policies, delete=True)
     changes += _diff_named("event-bus-policy", current.bus_policies, result.bus_policies, delete=True)
     changes += _diff_named("event-rule", current.rules, result.rules, delete=True)
+    changes += _diff_named("blueprint", current.blueprints, result.blueprints, delete=True)
     for b in sorted(result.bindings - current.bindings):
         changes.append(Change("role-binding", ChangeAction.CREATE, _binding_name(b), after=asdict(b)))
     for b in sorted(current.bindings - result.bindings):

@@ -96,6 +96,11 @@ class SqlCatalogRepository:
             account=portfolio.account, name=portfolio.name, description=portfolio.description,
             provider=portfolio.provider, created_at=created_at, created_by=created_by))
 
+    def update_portfolio(self, portfolio: Portfolio) -> None:
+        self.conn.execute(update(t.catalog_portfolios).where(
+            and_(pf.account == portfolio.account, pf.name == portfolio.name)).values(
+            description=portfolio.description, provider=portfolio.provider))
+
     def list_portfolios(self, account: str, after: str | None, limit: int) -> list[Portfolio]:
         q = select(t.catalog_portfolios).where(pf.account == account).order_by(pf.name).limit(limit)
         if after is not None:
@@ -154,11 +159,11 @@ class SqlCatalogRepository:
 
     def list_shares(self, account: str, portfolio: str) -> list[Share]:
         rows = self.conn.execute(_SHARES, {"a": account, "p": portfolio})
-        return [Share(r.account, r.portfolio, r.target) for r in rows]
+        return [Share(r.account, r.portfolio, r.target, r.managed_by) for r in rows]
 
     def add_share(self, share: Share) -> None:
         self.conn.execute(insert(t.catalog_shares).values(
-            account=share.account, portfolio=share.portfolio, target=share.target))
+            account=share.account, portfolio=share.portfolio, target=share.target, managed_by=share.managed_by))
 
     def delete_share(self, share: Share) -> None:
         self.conn.execute(delete(t.catalog_shares).where(and_(

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.account_requests import SqlAccountRequestRepository
 from charter.adapters.db.cards import SqlCardRepository
 from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
@@ -32,6 +33,7 @@ from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
+from charter.domain.blueprints import Blueprint
 from charter.domain.commands import AuditFilter
 from charter.domain.events import Event
 from charter.domain.identity import ApiToken, Session
@@ -178,6 +180,8 @@ class SqlOrgRepository(_Repo):
             bus_policies={r.account: BusPolicy(r.account, tuple(r.allow), r.managed_by)
                           for r in c.execute(select(t.event_bus_policies))},
             rules={rule.key: rule for rule in map(_rule, c.execute(select(t.event_rules)))},
+            blueprints={r.name: Blueprint.from_document(r.name, r.kind, r.stage, r.description, r.baseline)
+                        for r in c.execute(select(t.blueprints))},
         )
 
     def get_account(self, name: str) -> Account | None:
@@ -300,6 +304,18 @@ class SqlOrgRepository(_Repo):
         r = t.event_rules.c
         rows = self.conn.execute(select(t.event_rules).where(r.account == account).order_by(r.name))
         return [_rule(row) for row in rows]
+
+    def put_blueprint(self, blueprint: Blueprint) -> None:
+        self._touch()
+        self.delete_blueprint(blueprint.name)
+        self.conn.execute(insert(t.blueprints).values(
+            name=blueprint.name, kind=str(blueprint.kind),
+            stage=str(blueprint.stage) if blueprint.stage else None,
+            description=blueprint.description, baseline=blueprint.to_document()))
+
+    def delete_blueprint(self, name: str) -> None:
+        self._touch()
+        self.conn.execute(delete(t.blueprints).where(t.blueprints.c.name == name))
 
 
 def _token(row: Row[Any]) -> ApiToken:
@@ -482,6 +498,7 @@ class SqlUnitOfWork:
         self.deliveries = SqlDeliveryRepository(self._conn)
         self.datasets = SqlDatasetRepository(self._conn)
         self.catalog = SqlCatalogRepository(self._conn)
+        self.account_requests = SqlAccountRequestRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

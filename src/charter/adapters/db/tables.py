@@ -449,6 +449,7 @@ catalog_shares = Table(
     Column("account", String(NAME), primary_key=True),
     Column("portfolio", String(NAME), primary_key=True),
     Column("target", String(NAME + 3), primary_key=True),
+    Column("managed_by", String(200), nullable=True),
     ForeignKeyConstraint(["account", "portfolio"], ["catalog_portfolios.account", "catalog_portfolios.name"]),
     Index("ix_catalog_shares_target", "target"),
 )
@@ -460,4 +461,33 @@ catalog_grants = Table(
     Column("portfolio", String(NAME), primary_key=True),
     Column("pattern", String(NAME), primary_key=True),
     ForeignKeyConstraint(["account", "portfolio"], ["catalog_portfolios.account", "catalog_portfolios.name"]),
+)
+
+blueprints = Table(
+    "blueprints",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("stage", String(16), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("baseline", JSON, nullable=False),
+)
+
+account_requests = Table(
+    "account_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(NAME), nullable=False),
+    Column("ou", String(NAME), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("stage", String(16), nullable=True),
+    Column("blueprint", String(NAME), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decided_by", String(NAME), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    Index("ix_account_requests_status_id", "status", "id"),
 )

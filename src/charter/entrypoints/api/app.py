@@ -10,6 +10,7 @@ from charter.client.models import Health
 from charter.entrypoints.api import errors
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
 from charter.entrypoints.api.routes import (
+    account_requests,
     audit,
     cards,
     catalog,
@@ -22,7 +23,7 @@ from charter.entrypoints.api.routes import (
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router)
+           datasets.router, catalog.router, account_requests.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

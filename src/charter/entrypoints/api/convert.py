@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from charter.client import models as m
+from charter.domain.account_requests import AccountRequest
 from charter.domain.artifacts import BlobInfo
 from charter.domain.audit import AuditRecord, VerifyResult
 from charter.domain.card_json import evaluation_to_json, training_to_json
@@ -252,3 +253,11 @@ def imported(i: Imported) -> m.ImportedOut:
                                grants=[g.pattern for g in e.imported.grants],
                                launchable=[product(p) for p in e.launchable])
         for e in i.portfolios])
+
+
+def account_request(r: AccountRequest) -> m.AccountRequestOut:
+    return m.AccountRequestOut(
+        id=r.id, account=r.account, ou=r.ou, kind=str(r.kind), stage=str(r.stage) if r.stage else None,
+        blueprint=r.blueprint, reason=r.reason, requested_by=r.requested_by, created_at=r.created_at,
+        status=r.status.value, decided_by=r.decided_by, decided_at=r.decided_at, comment=r.comment,
+        crn=str(r.crn))

@@ -8,7 +8,6 @@ refused, with the policy that decided it.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,15 +18,13 @@ from typing import Any
 
 from charter.client import models as m
 from charter.client.client import Client
-from charter.errors import CharterError, NotFound, PermissionDenied
+from charter.errors import NotFound, PermissionDenied
 from charter.examples import acme_file
 
 CENTRAL = "ml-shared-services"
 DEV = "ml-dev"
 DATA = "data-governance"
 PERSONAS = ("priya", "diego", "lena", "sam", "mei", "grace", "arthur")
-PORTFOLIOS = {"ml-projects": ("train-from-dataset", "deploy-realtime-cross-account"),
-              "ml-admin": ("team-workspace",)}
 
 
 @dataclass
@@ -83,33 +80,17 @@ class GoldenPath:
     # --- the steps ------------------------------------------------------------------------
 
     def _catalog(self) -> None:
-        from charter.entrypoints.cli.catalog import pack_directory
+        from charter.entrypoints.cli.apply_products import check_folders, publish_declared
 
-        priya = self.clients["priya"]
-        templates = acme_file().resolve().parent / "templates"
-        with self.step("priya", "publishes the templates into portfolios and shares them") as s:
-            published = []
-            for portfolio, products in PORTFOLIOS.items():
-                try:
-                    priya.create_portfolio(CENTRAL, portfolio, provider="platform team")
-                except CharterError as exists:
-                    if exists.type_name != "Conflict":
-                        raise
-                for product in products:
-                    archive = io.BytesIO()
-                    pack_directory(templates / product, archive)
-                    try:
-                        version = priya.publish(CENTRAL, portfolio, archive.getvalue())
-                        published.append(f"{version.product}/{version.version}")
-                    except CharterError as same:
-                        if same.type_name != "Conflict":
-                            raise
-                        published.append(f"{product} (unchanged)")
-                for target in ("ou:workloads",):
-                    self._ignore_conflict(priya.share_portfolio, CENTRAL, portfolio, target)
-                for role in ("lead-data-scientist", "ml-engineer"):
-                    self._ignore_conflict(priya.grant_portfolio, CENTRAL, portfolio, role)
-            s["detail"] = ", ".join(published)
+        # The organization's file declares the portfolios, their shares and grants (applied by
+        # the org admin); the platform engineer publishes the products it lists, from the folders.
+        with self.step("priya", "publishes the example's templates into their portfolios") as s:
+            document = acme_file().read_text()
+            check_folders(acme_file(), document)
+            outcomes = publish_declared(self.clients["priya"], acme_file(), document, plan=False)
+            s["detail"] = ", ".join(f"{o.product}/{o.version}" + ("" if o.outcome == "published" else " (unchanged)")
+                                    for o in outcomes)
+            self.outcome.facts["products_published"] = [f"{o.product}/{o.version}" for o in outcomes]
         with self.step("lena", "sees what ml-dev imports") as s:
             imported = self.clients["lena"].imported(DEV)
             launchable = sorted({p.name for entry in imported.portfolios for p in entry.launchable})
@@ -214,15 +195,6 @@ class GoldenPath:
             s["detail"] = (f"{'intact' if verified.ok else 'BROKEN'}: {verified.records} records, "
                            f"{verified.checkpoints} signed checkpoints; churn-ml-dev/1 has {len(history)} records")
             self.outcome.facts["audit_ok"] = verified.ok
-
-    @staticmethod
-    def _ignore_conflict(call: Callable[..., object], *args: str) -> None:
-        """Make a share or grant that may exist already (the organization's file may declare it)."""
-        try:
-            call(*args)
-        except CharterError as error:
-            if error.type_name != "Conflict":
-                raise
 
 
 @dataclass(frozen=True)

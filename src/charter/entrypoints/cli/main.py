@@ -18,6 +18,8 @@ from rich.markup import escape
 from charter.client import models as m
 from charter.client.client import Client
 from charter.config import Settings
+from charter.entrypoints.cli import account_requests as account_requests_cli
+from charter.entrypoints.cli import apply_products
 from charter.entrypoints.cli import cards as cards_cli
 from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
@@ -350,27 +352,42 @@ def apply(
     ctx: typer.Context,
     file: Annotated[Path, typer.Option("--file", "-f", help="charter.yaml to apply.")],
     plan: Annotated[bool, typer.Option("--plan", help="Show the changes without making them.")] = False,
+    skip_products: Annotated[bool, typer.Option(
+        "--skip-products", help="Apply the document only; publish none of its product folders.")] = False,
 ) -> None:
-    """Create or update the organization from a file, in one transaction."""
+    """Create or update the organization from a file, in one transaction; then publish the product
+    folders it declares (relative to the file) that are not published yet."""
     try:
         document = file.read_text()
     except OSError as error:
         raise ValidationError(f"cannot read {file}: {error.strerror}", file=str(file)) from None
     with _state(ctx).client() as client:
+        if not skip_products and apply_products.declares_products(document):
+            if not plan:  # the server names what is wrong with the document before the folders are checked
+                client.apply(document, filename=str(file), plan=True)
+            apply_products.check_folders(file, document)
         result = client.apply(document, filename=str(file), plan=plan)
+        products = [] if skip_products else apply_products.publish_declared(client, file, document, plan=plan)
+    changed = [p for p in products if p.outcome != "unchanged"]
 
     def render() -> None:
         if not result.changes:
             console.print("No changes: the organization already matches the file.")
-            return
         for change in result.changes:
             colour = {"create": "green", "update": "yellow", "delete": "red"}[change.action]
             console.print(f"[{colour}]{escape(change.summary)}[/]", highlight=False)
-        verb = "Applied" if result.applied else "Plan:"
-        console.print(f"\n{verb} {len(result.changes)} change(s)"
-                      + ("" if result.applied else "; nothing was changed."))
+        for product in products:
+            colour = "dim" if product.outcome == "unchanged" else "green"
+            console.print(f"[{colour}]{escape(product.describe())}[/]", highlight=False)
+        if result.changes or changed:
+            verb = "Applied" if result.applied else "Plan:"
+            console.print(f"\n{verb} {len(result.changes)} change(s)"
+                          + (f", {len(changed)} product(s) {'published' if result.applied else 'to publish'}"
+                             if products else "")
+                          + ("" if result.applied else "; nothing was changed."))
 
-    show(_state(ctx).output, result, render)
+    show(_state(ctx).output, {**result.model_dump(mode="json"), "products": [p.to_json() for p in products]},
+         render)
 
 
 @org_app.command("show")
@@ -400,6 +417,9 @@ def org_show(ctx: typer.Context) -> None:
         console.print(tree)
 
     show(_state(ctx).output, org, render)
+
+
+account_requests_cli.register(accounts_app)
 
 
 @accounts_app.command("list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charter.services.handlers import (
+    account_requests,
     audit,
     cards,
     catalog,
@@ -17,6 +18,7 @@ from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
-    for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog):
+    for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
+                   account_requests):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)

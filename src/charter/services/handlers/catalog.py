@@ -309,9 +309,8 @@ def _check_target(ctx: HandlerContext, account: Account, target: str) -> str:
     known = state.units if target.startswith("ou:") else state.accounts
     if target.removeprefix("ou:") not in known:
         raise ValidationError(f"unknown share target {target!r}: name an account or ou:<unit>", field="target")
-    if target == account.name:
-        raise ValidationError(f"{account.name} holds the portfolio already; share it with other accounts",
-                              field="target")
+    # A share naming the portfolio's own account lets its members launch there too (ML engineers
+    # in shared services launch the deployment template); an OU share never does (see ``imported``).
     return target
 
 
@@ -386,8 +385,13 @@ def imported(cmd: c.ListImportedPortfolios, ctx: HandlerContext) -> Imported:
         account.name, ctx.uow.org.roles_of(ctx.identity.principal).get(account.name, set())))
     ancestors = ctx.uow.org.load_state().ou_ancestors(account.ou)
     found = ctx.uow.catalog.imported(share_targets(account.name, ancestors))
+    own = [i for i in found if i.portfolio.account == account.name]
+    named = ({(i.portfolio.account, i.portfolio.name) for i in ctx.uow.catalog.imported([account.name])}
+             if own else set())
     return Imported(account.name, tuple(roles),
-                    tuple(ImportedEntry(i, i.launchable(roles)) for i in found if i.portfolio.account != account.name))
+                    tuple(ImportedEntry(i, i.launchable(roles)) for i in found
+                          if i.portfolio.account != account.name
+                          or (i.portfolio.account, i.portfolio.name) in named))
 
 
 HANDLERS: dict[type, Any] = {

@@ -8,6 +8,8 @@ from typing import Any
 
 from charter.domain import commands as c
 from charter.domain.authz import Action
+from charter.domain.catalog import Grant, Portfolio, Share
+from charter.domain.catalog_plan import DeclaredPortfolio, diff_portfolios
 from charter.domain.events import Event, event_type
 from charter.domain.identity import ApiToken, CredentialKind, Secret
 from charter.domain.names import check_name
@@ -37,7 +39,7 @@ from charter.domain.plan import (
 from charter.errors import Conflict, NotFound
 from charter.services import resources
 from charter.services.messagebus import HandlerContext
-from charter.services.orgspec import desired_state, parse_document, refuse
+from charter.services.orgspec import declared_portfolios, desired_state, parse_document, refuse
 from charter.services.ports import Page, UnitOfWork, paginate
 
 
@@ -97,7 +99,50 @@ def init_org(cmd: c.InitOrg, ctx: HandlerContext) -> InitResult:
     return InitResult(org, ADMIN_PRINCIPAL, token, secret.bearer)
 
 
-def _plan(cmd: c.ApplyOrg | c.PlanOrg, ctx: HandlerContext, action: Action) -> tuple[Organization, OrgState, OrgState, list[Change]]:
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    org: Organization
+    current: OrgState
+    result: OrgState
+    changes: list[Change]
+    portfolios: dict[str, DeclaredPortfolio]
+    catalog_now: dict[str, DeclaredPortfolio]
+    catalog_changes: list[Change]
+
+
+def _catalog_now(ctx: HandlerContext, declared: dict[str, DeclaredPortfolio]) -> dict[str, DeclaredPortfolio]:
+    """The declared portfolios as they stand, with the shares and grants a file manages (a share a
+    blueprint made carries its manager and is no business of the file's)."""
+    out = {}
+    catalog = ctx.uow.catalog
+    for key, want in declared.items():
+        found = catalog.get_portfolio(want.portfolio.account, want.portfolio.name)
+        if found is not None:
+            shares = frozenset(s.target for s in catalog.list_shares(found.account, found.name) if not s.managed_by)
+            grants = frozenset(g.pattern for g in catalog.list_grants(found.account, found.name))
+            out[key] = DeclaredPortfolio(found, shares, grants)
+    return out
+
+
+def _catalog_problems(ctx: HandlerContext, result: OrgState, declared: dict[str, DeclaredPortfolio]) -> list[Problem]:
+    problems: list[Problem] = []
+    for key, want in sorted(declared.items()):
+        where = f"portfolios[{key}]"
+        if want.portfolio.account not in result.accounts:
+            problems.append(Problem(f"{where}.account", f"unknown account {want.portfolio.account!r}"))
+        for target in sorted(want.shares):
+            known = result.units if target.startswith("ou:") else result.accounts
+            if target.removeprefix("ou:") not in known:
+                problems.append(Problem(f"{where}.shares", f"unknown account or unit {target!r}"))
+    for bp in result.blueprints.values():
+        for i, item in enumerate(bp.imports):
+            if item.key not in declared and ctx.uow.catalog.get_portfolio(item.account, item.portfolio) is None:
+                problems.append(Problem(f"blueprints[{bp.name}].imports[{i}]",
+                                        f"no portfolio {item.portfolio} in {item.account}; declare it under portfolios"))
+    return problems
+
+
+def _plan(cmd: c.ApplyOrg | c.PlanOrg, ctx: HandlerContext, action: Action) -> _Planned:
     org = require_org(ctx.uow)
     ctx.authorize(action, resources.organization(org))
     doc = parse_document(cmd.document, cmd.filename)
@@ -105,24 +150,29 @@ def _plan(cmd: c.ApplyOrg | c.PlanOrg, ctx: HandlerContext, action: Action) -> t
     if doc.organization != org.name:
         problems.append(Problem("organization", f"this server holds organization {org.name!r}, not {doc.organization!r}"))
     desired = desired_state(doc, cmd.filename)
+    declared = declared_portfolios(doc, cmd.filename)
     current = ctx.uow.org.load_state()
     result = merge(current, desired)
     problems += managed_conflicts(current, desired)
     problems += validate(current, result)
+    problems += _catalog_problems(ctx, result, declared)
     problems += [Problem(f"policies[{pid}].cedar", reason)
                  for pid, reason in ctx.authorizer.engine.check(list(result.policies.values())).items()]
     if problems:
         raise refuse(cmd.filename, problems)
-    return org, current, result, diff(current, result)
+    catalog_now = _catalog_now(ctx, declared)
+    return _Planned(org, current, result, diff(current, result), declared, catalog_now,
+                    diff_portfolios(catalog_now, declared))
 
 
 def plan_org(cmd: c.PlanOrg, ctx: HandlerContext) -> ApplyResult:
-    _, _, _, changes = _plan(cmd, ctx, Action.PLAN_ORG)
-    return ApplyResult(changes, applied=False)
+    planned = _plan(cmd, ctx, Action.PLAN_ORG)
+    return ApplyResult(planned.changes + planned.catalog_changes, applied=False)
 
 
 def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
-    org, current, result, changes = _plan(cmd, ctx, Action.APPLY_ORG)
+    planned = _plan(cmd, ctx, Action.APPLY_ORG)
+    org, current, result, changes = planned.org, planned.current, planned.result, planned.changes
     repo = ctx.uow.org
     # Parents before children, roles before the bindings that name them, bindings gone before roles.
     for name in sorted(result.units, key=lambda n: len(result.ou_ancestors(n))):
@@ -162,11 +212,53 @@ def apply_org(cmd: c.ApplyOrg, ctx: HandlerContext) -> ApplyResult:
     for rule in result.rules.values():
         if rule != current.rules.get(rule.key):
             repo.put_rule(rule)
+    for name in set(current.blueprints) - set(result.blueprints):
+        repo.delete_blueprint(name)
+    for blueprint in result.blueprints.values():
+        if blueprint != current.blueprints.get(blueprint.name):
+            repo.put_blueprint(blueprint)
     for change in changes:
         _emit_change(ctx, change, current, result)
+    _apply_catalog(ctx, planned)
+    every = changes + planned.catalog_changes
     ctx.audit(Action.APPLY_ORG, resources.organization(org), file=cmd.filename,
-              changes=[ch.describe() for ch in changes])
-    return ApplyResult(changes, applied=True)
+              changes=[ch.describe() for ch in every])
+    return ApplyResult(every, applied=True)
+
+
+def _apply_catalog(ctx: HandlerContext, planned: _Planned) -> None:
+    catalog, now = ctx.uow.catalog, ctx.clock.now()
+    for key, want in planned.portfolios.items():
+        p = want.portfolio
+        have = planned.catalog_now.get(key)
+        if have is None:
+            catalog.add_portfolio(p, now, ctx.identity.principal)
+            _emit_catalog(ctx, p, "created", {"provider": p.provider})
+        elif have.portfolio != p:
+            catalog.update_portfolio(p)
+            _emit_catalog(ctx, p, "updated", {"description": p.description, "provider": p.provider})
+        had_shares = have.shares if have else frozenset()
+        had_grants = have.grants if have else frozenset()
+        existing = {s.target: s for s in catalog.list_shares(p.account, p.name)}
+        for target in sorted(had_shares - want.shares):
+            catalog.delete_share(Share(p.account, p.name, target))
+            _emit_catalog(ctx, p, "unshared", {"target": target})
+        for target in sorted(want.shares - had_shares):
+            if target in existing:  # made by a blueprint: the file now manages it
+                catalog.delete_share(existing[target])
+            catalog.add_share(Share(p.account, p.name, target))
+            _emit_catalog(ctx, p, "shared", {"target": target})
+        for pattern in sorted(had_grants - want.grants):
+            catalog.delete_grant(Grant(p.account, p.name, pattern))
+            _emit_catalog(ctx, p, "grant-revoked", {"pattern": pattern})
+        for pattern in sorted(want.grants - had_grants):
+            catalog.add_grant(Grant(p.account, p.name, pattern))
+            _emit_catalog(ctx, p, "granted", {"pattern": pattern})
+
+
+def _emit_catalog(ctx: HandlerContext, portfolio: Portfolio, what: str, data: dict[str, Any]) -> None:
+    ctx.emit(Event(event_type("catalog", "portfolio", what), portfolio.account, str(portfolio.crn),
+                   {"portfolio": portfolio.name, **data, "via": "charter apply"}))
 
 
 def _emit_change(ctx: HandlerContext, change: Change, current: OrgState, result: OrgState) -> None:
@@ -180,7 +272,7 @@ def _emit_change(ctx: HandlerContext, change: Change, current: OrgState, result:
     items: dict[str, dict[str, Any]] = {
         "org-unit": state.units, "account": state.accounts, "principal": state.principals,
         "role": state.roles, "policy": state.policies, "event-bus-policy": state.bus_policies,
-        "event-rule": state.rules,
+        "event-rule": state.rules, "blueprint": state.blueprints,
     }
     crn = items[change.kind][change.name].crn
     what = {ChangeAction.CREATE: "created", ChangeAction.UPDATE: "updated", ChangeAction.DELETE: "deleted"}
