@@ -33,6 +33,7 @@ class ActionGroup(StrEnum):
     READ_DATA = "data:ReadData"
     MANAGE_CATALOG = "catalog:Manage"
     READ_CATALOG = "catalog:Read"
+    LAUNCH_PRODUCTS = "catalog:Launch"
 
 
 class Action(StrEnum):
@@ -102,6 +103,14 @@ class Action(StrEnum):
     GRANT_PORTFOLIO = "catalog:GrantPortfolio"
     REVOKE_PORTFOLIO_GRANT = "catalog:RevokePortfolioGrant"
     LIST_IMPORTED = "catalog:ListImportedPortfolios"
+    LAUNCH_PRODUCT = "catalog:LaunchProduct"
+    LIST_PROJECTS = "catalog:ListProjects"
+    READ_PROJECT = "catalog:DescribeProject"
+    UPDATE_PROJECT = "catalog:UpdateProject"
+    TERMINATE_PROJECT = "catalog:TerminateProject"
+    LIST_WORKSPACES = "catalog:ListWorkspaces"
+    READ_WORKSPACE = "catalog:DescribeWorkspace"
+    TERMINATE_WORKSPACE = "catalog:TerminateWorkspace"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -174,6 +183,14 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.GRANT_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
     Action.REVOKE_PORTFOLIO_GRANT: (ActionGroup.MANAGE_CATALOG,),
     Action.LIST_IMPORTED: (ActionGroup.READ,),
+    Action.LAUNCH_PRODUCT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_PROJECTS: (ActionGroup.READ,),
+    Action.READ_PROJECT: (ActionGroup.READ,),
+    Action.UPDATE_PROJECT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.TERMINATE_PROJECT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_WORKSPACES: (ActionGroup.READ,),
+    Action.READ_WORKSPACE: (ActionGroup.READ,),
+    Action.TERMINATE_WORKSPACE: (ActionGroup.LAUNCH_PRODUCTS,),
 }
 
 
