@@ -49,6 +49,12 @@ SAMPLE_BODIES.update({
     "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/shares": {"target": "ou:workloads"},
     "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/grants": {"pattern": "lead-data-scientist"},
 })
+SAMPLE_BODIES.update({
+    "/api/v1/accounts/{account}/projects": {"name": "churn", "product": "train-from-dataset",
+                                            "parameters": {"dataset": "bank-marketing", "target": "y"}},
+    "/api/v1/accounts/{account}/projects/{name}/update": {"parameters": {}},
+    "/api/v1/accounts/{account}/workspaces": {"name": "fraud", "product": "team-workspace", "parameters": {}},
+})
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
                      "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n",
                      "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/publish": b"not a tar.gz"}
