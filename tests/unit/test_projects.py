@@ -237,3 +237,15 @@ def test_a_workspace_binds_its_existing_members_and_keeps_its_tags(world: World,
 def test_a_project_product_cannot_be_launched_as_a_workspace(world: World, shared: Identity, lena: Identity) -> None:
     with pytest.raises(ValidationError):
         world.bus.handle(c.CreateWorkspace("ml-dev", "w", "train-from-dataset", {}), lena)
+
+
+def test_an_update_drops_parameters_the_new_version_no_longer_declares(
+        world: World, shared: Identity, lena: Identity) -> None:
+    with_notes = "  properties:\n    notes:\n      type: string\n"
+    _publish(world, shared, _train(**{"  properties:\n": with_notes}))
+    world.bus.handle(c.CreateProject("ml-dev", "churn", "train-from-dataset",
+                                     {"dataset": "d", "target": "y", "notes": "first try"}, version=2), lena)
+    _publish(world, shared, _train(**{"default: 0.7": "default: 0.75"}))
+    result: ProjectResult = world.bus.handle(c.UpdateProject("ml-dev", "churn", {}, 3), lena)
+    assert "notes" not in result.project.parameters
+    assert result.project.parameters["dataset"] == "d"

@@ -143,6 +143,8 @@ def plan(state: OrgState, account: str, manager: str, version: ProductVersion,
     for i, r in enumerate(provisions.get("rules", []) or []):
         where = f"provisions.rules[{i}]"
         name = _name(r.get("name"), f"{where}.name", problems)
+        if any(p.resource.name == name for p in rules):
+            problems.append(Problem(f"{where}.name", f"renders to {name!r}, as an earlier rule does"))
         if r.get("account", account) != account:
             problems.append(Problem(f"{where}.account", f"a project's rules live on its own account's bus "
                                                         f"({account}), not {r.get('account')!r}"))

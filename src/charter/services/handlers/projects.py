@@ -184,7 +184,10 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
     launch = launchable_version(ctx, account, project.product, cmd.version, ProductKind.PROJECT)
     if launch.product.account != project.product_account:
         raise Conflict(f"{project.crn} was launched from {project.product_crn}", product=project.product)
-    values, p = _plan(ctx, account, project.name, launch.version, {**project.parameters, **cmd.parameters},
+    # What the project was given carries over where the new version still declares it.
+    declared = launch.version.spec.parameters.get("properties", {})
+    carried = {k: v for k, v in project.parameters.items() if k in declared}
+    values, p = _plan(ctx, account, project.name, launch.version, {**carried, **cmd.parameters},
                       project.workspace)
     old = {(r.kind, r.name): r for r in project.resources}
     new = {(r.kind, r.name): r for r in p.resources()}
@@ -195,8 +198,14 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
     kept_groups = [r for k, r in old.items() if k not in new and k[0] is ResourceKind.MODEL_PACKAGE_GROUP]
     notes = _kept_groups(ctx, account, kept_groups, f"version {launch.version.version} no longer declares it, "
                                                     "and a group is never deleted with its models")
+    for key, resource in new.items():
+        if key[0] is ResourceKind.MODEL_PACKAGE_GROUP and key in old and old[key].details != resource.details:
+            notes.append(f"model package group {resource.name} keeps its readers "
+                         f"({', '.join(old[key].details.get('readers', [])) or 'none'}): an update does not "
+                         "change who may read existing models")
+            new[key] = old[key]
     updated = replace(project, version=launch.version.version, parameters=values, updated_at=ctx.clock.now(),
-                      resources=tuple(p.resources()) + tuple(kept_groups))
+                      resources=tuple(new.values()) + tuple(kept_groups))
     if p.group is not None and (ResourceKind.MODEL_PACKAGE_GROUP, p.group.name) not in old:
         _create_group(ctx, account, updated, p)
     for key, resource in old.items():
