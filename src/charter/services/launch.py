@@ -139,7 +139,7 @@ def plan(state: OrgState, account: str, manager: str, version: ProductVersion,
                    "product_version": str(version.crn), "start_on_launch": bool(p.get("startOnLaunch", False)),
                    "parameters": {str(k): v for k, v in (p.get("parameters") or {}).items()}}))
     declared = {p.name for p in pipelines}
-    rules = []
+    rules: list[PlannedRule] = []
     for i, r in enumerate(provisions.get("rules", []) or []):
         where = f"provisions.rules[{i}]"
         name = _name(r.get("name"), f"{where}.name", problems)
