@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from charter.bootstrap import Platform
-from charter.domain.catalog import Portfolio, Product, ProductKind
+from charter.domain.catalog import Portfolio, Product, ProductKind, Share
 from charter.domain.projects import (
     LaunchStatus,
     Project,
@@ -76,3 +76,17 @@ def test_a_workspace_round_trips_with_members_tags_and_data_access(org: Org, pla
         uow.commit()
     with platform.bus.uow_factory(readonly=True) as uow:
         assert uow.projects.list_workspaces("ml-dev", None, 10) == [done]
+
+
+def test_the_launch_lookup_reads_only_the_named_product_of_each_shared_portfolio(
+        org: Org, platform: Platform) -> None:
+    _products(platform)
+    with platform.bus.uow_factory() as uow:
+        uow.catalog.add_share(Share(SHARED, "ml-projects", "ou:workloads"))
+        uow.commit()
+    with platform.bus.uow_factory(readonly=True) as uow:
+        [everything] = uow.catalog.imported(["ml-dev", "ou:workloads"])
+        [only] = uow.catalog.imported(["ml-dev", "ou:workloads"], "train")
+        assert [p.name for p in everything.products] == ["team", "train"]
+        assert [p.name for p in only.products] == ["train"]
+        assert uow.catalog.imported(["ml-dev", "ou:workloads"], "absent")[0].products == ()

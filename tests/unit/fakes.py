@@ -434,10 +434,11 @@ class FakeCatalogRepository:
     def delete_grant(self, grant: Grant) -> None:
         self.d.grants.discard(grant)
 
-    def imported(self, targets: Sequence[str]) -> list[ImportedPortfolio]:
+    def imported(self, targets: Sequence[str], product: str | None = None) -> list[ImportedPortfolio]:
         keys = sorted({(s.account, s.portfolio) for s in self.d.shares if s.target in set(targets)})
         return [ImportedPortfolio(self.d.portfolios[k], tuple(self.list_grants(*k)),
-                                  tuple(self.list_products(k[0], k[1], None, 10**9))) for k in keys]
+                                  tuple(p for p in self.list_products(k[0], k[1], None, 10**9)
+                                        if product is None or p.name == product)) for k in keys]
 
 
 class FakeProjectRepository:

@@ -10,7 +10,7 @@ from charter.domain.identity import Identity
 from charter.domain.org import EventRule, EventTarget, TargetKind
 from charter.domain.projects import LaunchStatus, ResourceKind, render
 from charter.domain.registry import Artifact, Lineage, ModelFormat, ModelPackage
-from charter.errors import Conflict, PermissionDenied, ValidationError
+from charter.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from charter.services.handlers.projects import ProjectResult
 from tests.unit.catalog_support import pack, template, template_files
 from tests.unit.conftest import World
@@ -249,3 +249,30 @@ def test_an_update_drops_parameters_the_new_version_no_longer_declares(
     result: ProjectResult = world.bus.handle(c.UpdateProject("ml-dev", "churn", {}, 3), lena)
     assert "notes" not in result.project.parameters
     assert result.project.parameters["dataset"] == "d"
+
+
+def test_an_ml_engineer_launches_a_deployment_project_from_the_accounts_own_portfolio(
+        world: World, priya: Identity) -> None:
+    _publish(world, priya, template("deploy-realtime-cross-account"))
+    world.bus.handle(c.GrantPortfolio(SHARED, "ml-projects", "ml-engineer"), priya)
+    result: ProjectResult = world.bus.handle(c.CreateProject(
+        SHARED, "churn-deploy", "deploy-realtime-cross-account", {"model_group": "churn-ml-dev"}),
+        world.token_for("mei"))
+    rule = result.project.of_kind(ResourceKind.EVENT_RULE)[0]
+    # Its only target is the project's own pipeline: kept on the project, not put on the bus.
+    assert rule.details["targets"] == [{"pipeline": "churn-deploy-deploy"}] and rule.details["on_bus"] is False
+    assert f"{SHARED}/churn-deploy-deploy-on-approval" not in world.store.data.state.rules
+    assert result.project.parameters["integration_tests"]["requests"] == 20
+    pipeline = result.project.of_kind(ResourceKind.PIPELINE)[0]
+    assert pipeline.details["parameters"]["test_account"] == "ml-test"
+
+
+def test_a_project_joins_an_active_workspace_only(world: World, shared: Identity, lena: Identity) -> None:
+    with pytest.raises(NotFound):
+        world.bus.handle(c.CreateProject("ml-dev", "churn", "train-from-dataset",
+                                         {"dataset": "d", "target": "y"}, workspace="fraud"), lena)
+    world.bus.handle(c.CreateWorkspace("ml-dev", "fraud", "team-workspace", {
+        "team": "fraud", "costCentre": "CC-42", "businessUnit": "retail"}), lena)
+    project = world.bus.handle(c.CreateProject("ml-dev", "churn", "train-from-dataset",
+                                               {"dataset": "d", "target": "y"}, workspace="fraud"), lena).project
+    assert project.workspace == "fraud"

@@ -227,9 +227,10 @@ class CatalogRepository(Protocol):
     def add_grant(self, grant: Grant) -> None: ...
     def delete_grant(self, grant: Grant) -> None: ...
 
-    def imported(self, targets: Sequence[str]) -> list[ImportedPortfolio]:
+    def imported(self, targets: Sequence[str], product: str | None = None) -> list[ImportedPortfolio]:
         """Every portfolio shared with one of ``targets`` (an account, ``ou:<unit>``), with its
-        grants and products, in a fixed number of statements whatever their numbers."""
+        grants and products, in a fixed number of statements whatever their numbers; with
+        ``product``, each portfolio's products are only the one of that name (if it holds it)."""
         ...
 
 

@@ -39,7 +39,7 @@ from charter.domain.catalog import (
 from charter.domain.crn import CRN
 from charter.domain.events import Event, event_type
 from charter.domain.names import check_name
-from charter.domain.org import Account
+from charter.domain.org import Account, OrgState
 from charter.domain.registry import check_artifact_path
 from charter.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from charter.services import catalog_archive as archive
@@ -385,10 +385,12 @@ def caller_roles(ctx: HandlerContext, account: Account) -> list[str]:
         account.name, ctx.uow.org.roles_of(ctx.identity.principal).get(account.name, set())))
 
 
-def imported_by(ctx: HandlerContext, account: Account) -> list[ImportedPortfolio]:
-    """The portfolios of other accounts shared with ``account`` (directly or through its OUs)."""
-    ancestors = ctx.uow.org.load_state().ou_ancestors(account.ou)
-    found = ctx.uow.catalog.imported(share_targets(account.name, ancestors))
+def imported_by(ctx: HandlerContext, account: Account, product: str | None = None,
+                state: OrgState | None = None) -> list[ImportedPortfolio]:
+    """The portfolios of other accounts shared with ``account`` (directly or through its OUs);
+    with ``product``, each lists only the product of that name."""
+    ancestors = (state or ctx.uow.org.load_state()).ou_ancestors(account.ou)
+    found = ctx.uow.catalog.imported(share_targets(account.name, ancestors), product)
     return [i for i in found if i.portfolio.account != account.name]
 
 
@@ -410,13 +412,13 @@ class Launchable:
 
 
 def launchable_version(ctx: HandlerContext, account: Account, name: str, version: int | None,
-                       kind: ProductKind) -> Launchable:
+                       kind: ProductKind, state: OrgState | None = None) -> Launchable:
     """The version of product ``name`` the caller may launch in ``account``: the product is in a
     portfolio shared with the account (or the account's own) and a grant of that portfolio matches
     one of the caller's roles there — what ``imported`` lists as launchable."""
     check_name(name, "product")
     roles = caller_roles(ctx, account)
-    found = [(i, p) for i in imported_by(ctx, account) for p in i.products if p.name == name]
+    found = [(i, p) for i in imported_by(ctx, account, name, state) for p in i.products if p.name == name]
     own = ctx.uow.catalog.get_product(account.name, name)
     if own is not None:
         portfolio = ctx.uow.catalog.get_portfolio(account.name, own.portfolio)

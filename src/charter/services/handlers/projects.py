@@ -17,7 +17,7 @@ from charter.domain.catalog import ProductKind, ProductVersion
 from charter.domain.crn import CRN
 from charter.domain.events import Event, event_type
 from charter.domain.names import check_name
-from charter.domain.org import Account
+from charter.domain.org import Account, OrgState
 from charter.domain.projects import (
     LaunchStatus,
     Project,
@@ -62,15 +62,14 @@ def _require(ctx: HandlerContext, account: Account, name: str) -> Project:
     return project
 
 
-def _plan(ctx: HandlerContext, account: Account, name: str, version: ProductVersion,
+def _plan(ctx: HandlerContext, state: OrgState, account: Account, name: str, version: ProductVersion,
           parameters: dict[str, Any], workspace: str | None) -> tuple[dict[str, Any], Plan]:
     values = validate_parameters(version.spec.parameters, parameters)
     context = {**values, **builtins(project=name, workspace=workspace, account=account.name,
                                     product=version.product, version=version.version,
                                     launched_by=ctx.identity.principal)}
     provisions = render(version.spec.provisions, context)
-    return values, plan(ctx.uow.org.load_state(), account.name, f"project:{account.name}/{name}", version,
-                        provisions)
+    return values, plan(state, account.name, f"project:{account.name}/{name}", version, provisions)
 
 
 def _packages(ctx: HandlerContext, account: str, group: str) -> int:
@@ -90,9 +89,10 @@ def _create_group(ctx: HandlerContext, account: Account, project: Project, p: Pl
                    {"group": group.name, "readers": list(group.readers), "project": project.name}))
 
 
-def _put_rules(ctx: HandlerContext, account: Account, project: Project, p: Plan,
+def _put_rules(ctx: HandlerContext, state: OrgState, account: Account, project: Project, p: Plan,
                replacing: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> None:
-    existing = {r.name: r for r in ctx.uow.org.list_rules(account.name)}
+    """``state``, read at the start of the command, tells which rules existed before it."""
+    existing = {r.name: r for r in state.rules.values() if r.account == account.name}
     for planned in p.rules:
         rule = planned.rule
         if rule is None or (only is not None and planned.resource.crn not in only):
@@ -129,21 +129,22 @@ def create_project(cmd: c.CreateProject, ctx: HandlerContext) -> ProjectResult:
     name = check_name(cmd.name, "project")
     resource = _resource(account, name)
     ctx.authorize(Action.LAUNCH_PRODUCT, resource)
-    launch = launchable_version(ctx, account, cmd.product, cmd.version, ProductKind.PROJECT)
+    state = ctx.uow.org.load_state()
+    launch = launchable_version(ctx, account, cmd.product, cmd.version, ProductKind.PROJECT, state)
     if ctx.uow.projects.get_project(account.name, name) is not None:
         raise Conflict(f"project {name} already exists in {account.name}", project=name)
     if cmd.workspace is not None:
         workspace = ctx.uow.projects.get_workspace(account.name, check_name(cmd.workspace, "workspace"))
         if workspace is None or workspace.status is not LaunchStatus.ACTIVE:
             raise NotFound(f"no active workspace {cmd.workspace!r} in {account.name}", workspace=cmd.workspace)
-    values, p = _plan(ctx, account, name, launch.version, dict(cmd.parameters), cmd.workspace)
+    values, p = _plan(ctx, state, account, name, launch.version, dict(cmd.parameters), cmd.workspace)
     now = ctx.clock.now()
     project = Project(account.name, name, launch.product.account, launch.product.name, launch.version.version,
                       values, ctx.identity.principal, now, now, cmd.workspace, resources=tuple(p.resources()))
     ctx.uow.projects.add_project(project)
     if p.group is not None:
         _create_group(ctx, account, project, p)
-    _put_rules(ctx, account, project, p)
+    _put_rules(ctx, state, account, project, p)
     details = _details(project)
     ctx.audit(Action.LAUNCH_PRODUCT, _resource(account, name, project), **details)
     ctx.emit(Event(event_type("catalog", "project", "launched"), account.name, str(project.crn),
@@ -181,13 +182,14 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
     if project.status is not LaunchStatus.ACTIVE:
         raise InvalidTransition(f"{project.crn} is {project.status}; only an active project is updated",
                                 status=str(project.status))
-    launch = launchable_version(ctx, account, project.product, cmd.version, ProductKind.PROJECT)
+    state = ctx.uow.org.load_state()
+    launch = launchable_version(ctx, account, project.product, cmd.version, ProductKind.PROJECT, state)
     if launch.product.account != project.product_account:
         raise Conflict(f"{project.crn} was launched from {project.product_crn}", product=project.product)
     # What the project was given carries over where the new version still declares it.
     declared = launch.version.spec.parameters.get("properties", {})
     carried = {k: v for k, v in project.parameters.items() if k in declared}
-    values, p = _plan(ctx, account, project.name, launch.version, {**carried, **cmd.parameters},
+    values, p = _plan(ctx, state, account, project.name, launch.version, {**carried, **cmd.parameters},
                       project.workspace)
     old = {(r.kind, r.name): r for r in project.resources}
     new = {(r.kind, r.name): r for r in p.resources()}
@@ -211,7 +213,7 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
     for key, resource in old.items():
         if key[0] is ResourceKind.EVENT_RULE and (key not in new or new[key].details.get("on_bus") is False):
             _delete_rule(ctx, account, project, resource.name)
-    _put_rules(ctx, account, updated, p, replacing=frozenset(n for (k, n) in old if k is ResourceKind.EVENT_RULE),
+    _put_rules(ctx, state, account, updated, p, replacing=frozenset(n for (k, n) in old if k is ResourceKind.EVENT_RULE),
                only=frozenset(added + changed))
     entry = ProjectUpdate(ctx.clock.now(), ctx.identity.principal, project.version, launch.version.version,
                           values, tuple(added), tuple(changed), tuple(removed), tuple(r.crn for r in kept_groups),
