@@ -224,11 +224,11 @@ def test_a_bus_target_the_bus_does_not_admit_is_refused(world: World, shared: Id
 
 def test_a_workspace_binds_its_existing_members_and_keeps_its_tags(world: World, shared: Identity, lena: Identity) -> None:
     ws = world.bus.handle(c.CreateWorkspace("ml-dev", "fraud-team", "team-workspace", {
-        "team": "fraud", "costCentre": "CC-42", "businessUnit": "retail", "members": '["arthur", "nobody"]'}), lena)
+        "team": "fraud", "costCentre": "CC-42", "businessUnit": "retail", "members": '["arthur", "nobody", "promotion-bot"]'}), lena)
     assert (ws.team, ws.cost_centre, ws.business_unit, ws.environment) == ("fraud", "CC-42", "retail", "dev")
     bindings = {(b.principal, b.role, b.managed_by) for b in world.store.data.state.bindings if b.account == "ml-dev"}
     assert ("arthur", "data-scientist", "workspace:ml-dev/fraud-team") in bindings
-    assert [m.bound for m in ws.members] == [True, False]
+    assert [m.bound for m in ws.members] == [True, False, False]  # no such principal; a service principal
     assert world.store.data.outbox[-1].type == "charter.catalog.workspace.launched"
     world.bus.handle(c.TerminateWorkspace("ml-dev", "fraud-team"), lena)
     assert not any(b.principal == "arthur" and b.account == "ml-dev" for b in world.store.data.state.bindings)

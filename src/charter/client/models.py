@@ -649,7 +649,7 @@ class WorkspaceCreate(Request):
 class WorkspaceMemberOut(Model):
     principal: str
     role: str
-    bound: bool = Field(description="False when no such principal exists or it held the role already.")
+    bound: bool = Field(description="False when no such person exists (service principals are not bound) or it held the role already.")
 
 
 class WorkspaceOut(Model):

@@ -141,7 +141,7 @@ class WorkspaceMember:
     principal: str
     role: str = WORKSPACE_MEMBER_ROLE
     bound: bool = field(default=True, compare=False)
-    """Whether the member got a role binding (False: no such principal, or already bound)."""
+    """Whether the member got a role binding (False: no such person, a service principal, or already bound)."""
 
 
 @dataclass(frozen=True, slots=True)

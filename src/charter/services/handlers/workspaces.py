@@ -16,7 +16,7 @@ from charter.domain.catalog import ProductKind
 from charter.domain.crn import CRN
 from charter.domain.events import Event, event_type
 from charter.domain.names import check_name
-from charter.domain.org import Account, RoleBinding
+from charter.domain.org import Account, PrincipalKind, RoleBinding
 from charter.domain.projects import (
     WORKSPACE_MEMBER_ROLE,
     LaunchStatus,
@@ -73,7 +73,9 @@ def _bind(ctx: HandlerContext, account: Account, manager: str, principals: tuple
     bound = {(b.principal, b.role) for b in ctx.uow.org.list_bindings(account.name)}
     members = []
     for name in dict.fromkeys(principals):
-        if ctx.uow.org.get_principal(name) is None or (name, WORKSPACE_MEMBER_ROLE) in bound:
+        principal = ctx.uow.org.get_principal(name)
+        # People only: a workspace does not hand a service principal (a bot's execution role) a role.
+        if principal is None or principal.kind is not PrincipalKind.PERSON or (name, WORKSPACE_MEMBER_ROLE) in bound:
             members.append(WorkspaceMember(name, WORKSPACE_MEMBER_ROLE, bound=False))
             continue
         binding = RoleBinding(name, account.name, WORKSPACE_MEMBER_ROLE, managed_by=manager)
