@@ -54,6 +54,10 @@ SAMPLE_BODIES.update({
                                  "blueprint": "dev-account", "reason": "a second team"},
     "/api/v1/account-requests/{request_id}/approve": {},
     "/api/v1/account-requests/{request_id}/reject": {"comment": "no"},
+    "/api/v1/accounts/{account}/projects": {"name": "churn", "product": "train-from-dataset",
+                                            "parameters": {"dataset": "bank-marketing", "target": "y"}},
+    "/api/v1/accounts/{account}/projects/{name}/update": {"parameters": {}},
+    "/api/v1/accounts/{account}/workspaces": {"name": "fraud", "product": "team-workspace", "parameters": {}},
 })
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
                      "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n",

@@ -46,6 +46,7 @@ from charter.domain.org import (
     RoleDefinition,
 )
 from charter.domain.plan import builtin_roles
+from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 from charter.errors import Conflict, IntegrityError, NotFound, ValidationError
 
@@ -74,6 +75,8 @@ class Data:
     shares: set[Share] = field(default_factory=set)
     grants: set[Grant] = field(default_factory=set)
     account_requests: dict[str, AccountRequest] = field(default_factory=dict)
+    projects: dict[tuple[str, str], Project] = field(default_factory=dict)
+    workspaces: dict[tuple[str, str], Workspace] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -469,10 +472,46 @@ class FakeCatalogRepository:
     def delete_grant(self, grant: Grant) -> None:
         self.d.grants.discard(grant)
 
-    def imported(self, targets: Sequence[str]) -> list[ImportedPortfolio]:
+    def imported(self, targets: Sequence[str], product: str | None = None) -> list[ImportedPortfolio]:
         keys = sorted({(s.account, s.portfolio) for s in self.d.shares if s.target in set(targets)})
         return [ImportedPortfolio(self.d.portfolios[k], tuple(self.list_grants(*k)),
-                                  tuple(self.list_products(k[0], k[1], None, 10**9))) for k in keys]
+                                  tuple(p for p in self.list_products(k[0], k[1], None, 10**9)
+                                        if product is None or p.name == product)) for k in keys]
+
+
+class FakeProjectRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_project(self, account: str, name: str) -> Project | None:
+        return self.d.projects.get((account, name))
+
+    def add_project(self, project: Project) -> None:
+        if (project.account, project.name) in self.d.projects:
+            raise IntegrityError("duplicate project")
+        self.d.projects[(project.account, project.name)] = project
+
+    def save_project(self, project: Project) -> None:
+        self.d.projects[(project.account, project.name)] = project
+
+    def list_projects(self, account: str, after: str | None, limit: int) -> list[Project]:
+        return [p for (a, n), p in sorted(self.d.projects.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def get_workspace(self, account: str, name: str) -> Workspace | None:
+        return self.d.workspaces.get((account, name))
+
+    def add_workspace(self, workspace: Workspace) -> None:
+        if (workspace.account, workspace.name) in self.d.workspaces:
+            raise IntegrityError("duplicate workspace")
+        self.d.workspaces[(workspace.account, workspace.name)] = workspace
+
+    def save_workspace(self, workspace: Workspace) -> None:
+        self.d.workspaces[(workspace.account, workspace.name)] = workspace
+
+    def list_workspaces(self, account: str, after: str | None, limit: int) -> list[Workspace]:
+        return [w for (a, n), w in sorted(self.d.workspaces.items())
+                if a == account and (after is None or n > after)][:limit]
 
 
 class FakeOutbox:
@@ -556,6 +595,7 @@ class FakeUnitOfWork:
         self.datasets = FakeDatasetRepository(self.data)
         self.catalog = FakeCatalogRepository(self.data)
         self.account_requests = FakeAccountRequestRepository(self.data)
+        self.projects = FakeProjectRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -567,7 +607,8 @@ class FakeUnitOfWork:
         self.store.data = self.data
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
-                     self.cards, self.deliveries, self.datasets, self.catalog, self.account_requests):
+                     self.cards, self.deliveries, self.datasets, self.catalog, self.account_requests,
+                     self.projects):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

@@ -400,6 +400,43 @@ class Client:
         """The portfolios shared with ``account`` and what the caller's roles there may launch."""
         return self._get(m.ImportedOut, f"/accounts/{account}/catalog/imported")
 
+    # --- projects and workspaces ------------------------------------------------------------
+
+    def create_project(self, account: str, name: str, product: str, *, parameters: dict[str, Any] | None = None,
+                       version: int | None = None, workspace: str | None = None) -> m.ProjectOut:
+        """Launch ``product`` as project ``name``; text parameters are read as JSON where the schema wants."""
+        body = m.ProjectCreate(name=name, product=product, version=version, workspace=workspace,
+                               parameters=parameters or {})
+        return self._send("POST", m.ProjectOut, f"/accounts/{account}/projects", body)
+
+    def projects(self, account: str) -> Iterator[m.ProjectOut]:
+        return self._pages(m.ProjectOut, f"/accounts/{account}/projects")
+
+    def project(self, account: str, name: str) -> m.ProjectOut:
+        return self._get(m.ProjectOut, f"/accounts/{account}/projects/{name}")
+
+    def update_project(self, account: str, name: str, *, version: int | None = None,
+                       parameters: dict[str, Any] | None = None) -> m.ProjectOut:
+        body = m.ProjectUpdateIn(version=version, parameters=parameters or {})
+        return self._send("POST", m.ProjectOut, f"/accounts/{account}/projects/{name}/update", body)
+
+    def terminate_project(self, account: str, name: str) -> m.ProjectOut:
+        return self._send("POST", m.ProjectOut, f"/accounts/{account}/projects/{name}/terminate")
+
+    def create_workspace(self, account: str, name: str, product: str, *, parameters: dict[str, Any] | None = None,
+                         version: int | None = None) -> m.WorkspaceOut:
+        body = m.WorkspaceCreate(name=name, product=product, version=version, parameters=parameters or {})
+        return self._send("POST", m.WorkspaceOut, f"/accounts/{account}/workspaces", body)
+
+    def workspaces(self, account: str) -> Iterator[m.WorkspaceOut]:
+        return self._pages(m.WorkspaceOut, f"/accounts/{account}/workspaces")
+
+    def workspace(self, account: str, name: str) -> m.WorkspaceOut:
+        return self._get(m.WorkspaceOut, f"/accounts/{account}/workspaces/{name}")
+
+    def terminate_workspace(self, account: str, name: str) -> m.WorkspaceOut:
+        return self._send("POST", m.WorkspaceOut, f"/accounts/{account}/workspaces/{name}/terminate")
+
     # --- audit -----------------------------------------------------------------------------
 
     # --- account vending ------------------------------------------------------------------------

@@ -613,3 +613,94 @@ class AccountRequestOut(Model):
     decided_at: datetime | None
     comment: str
     crn: str
+
+
+# --- projects and workspaces ------------------------------------------------------------------
+
+class ProjectCreate(Request):
+    name: str = Field(max_length=63)
+    product: str = Field(max_length=63, description="A product shared with the account and granted to your role.")
+    version: int | None = Field(None, ge=1, description="The product version; the latest when omitted.")
+    workspace: str | None = Field(None, max_length=63)
+    parameters: dict[str, Any] = Field(default_factory=dict, description=(
+        "Launch parameters. Text is read as JSON where the version's schema wants a number, boolean, "
+        "array or object, so `--param threshold=0.8` and `{\"threshold\": 0.8}` are the same."))
+
+
+class ProjectUpdateIn(Request):
+    version: int | None = Field(None, ge=1, description="The version to move to; the latest when omitted.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Overrides of the project's parameters.")
+
+
+class ProvisionedResourceOut(Model):
+    kind: Literal["model-package-group", "event-rule", "pipeline"]
+    crn: str
+    name: str
+    details: dict[str, Any]
+
+
+class ProjectUpdateOut(Model):
+    at: datetime
+    by: str
+    from_version: int
+    to_version: int
+    parameters: dict[str, Any]
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    kept: list[str]
+    notes: list[str]
+
+
+class ProjectOut(Model):
+    account: str
+    name: str
+    crn: str
+    product_account: str
+    product: str
+    version: int
+    product_crn: str
+    parameters: dict[str, Any]
+    workspace: str | None
+    launched_by: str
+    status: Literal["Active", "Terminated"]
+    resources: list[ProvisionedResourceOut]
+    history: list[ProjectUpdateOut]
+    created_at: datetime
+    updated_at: datetime
+    notes: list[str] = Field(default_factory=list, description="What the command kept rather than did (groups).")
+
+
+class WorkspaceCreate(Request):
+    name: str = Field(max_length=63)
+    product: str = Field(max_length=63)
+    version: int | None = Field(None, ge=1)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkspaceMemberOut(Model):
+    principal: str
+    role: str
+    bound: bool = Field(description="False when no such person exists (service principals are not bound) or it held the role already.")
+
+
+class WorkspaceOut(Model):
+    account: str
+    name: str
+    crn: str
+    team: str
+    product_account: str
+    product: str
+    version: int
+    product_crn: str
+    parameters: dict[str, Any]
+    members: list[WorkspaceMemberOut]
+    cost_centre: str
+    business_unit: str
+    environment: str
+    tags: dict[str, str]
+    data_access: list[str]
+    launched_by: str
+    status: Literal["Active", "Terminated"]
+    created_at: datetime
+    updated_at: datetime

@@ -34,6 +34,7 @@ class ActionGroup(StrEnum):
     MANAGE_CATALOG = "catalog:Manage"
     READ_CATALOG = "catalog:Read"
     REQUEST_ACCOUNT = "org:Request"
+    LAUNCH_PRODUCTS = "catalog:Launch"
 
 
 class Action(StrEnum):
@@ -108,6 +109,14 @@ class Action(StrEnum):
     READ_ACCOUNT_REQUEST = "org:DescribeAccountRequest"
     APPROVE_ACCOUNT_REQUEST = "org:ApproveAccountRequest"
     REJECT_ACCOUNT_REQUEST = "org:RejectAccountRequest"
+    LAUNCH_PRODUCT = "catalog:LaunchProduct"
+    LIST_PROJECTS = "catalog:ListProjects"
+    READ_PROJECT = "catalog:DescribeProject"
+    UPDATE_PROJECT = "catalog:UpdateProject"
+    TERMINATE_PROJECT = "catalog:TerminateProject"
+    LIST_WORKSPACES = "catalog:ListWorkspaces"
+    READ_WORKSPACE = "catalog:DescribeWorkspace"
+    TERMINATE_WORKSPACE = "catalog:TerminateWorkspace"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -185,6 +194,14 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.READ_ACCOUNT_REQUEST: (ActionGroup.READ_DIRECTORY,),
     Action.APPROVE_ACCOUNT_REQUEST: (ActionGroup.MANAGE_ORG,),
     Action.REJECT_ACCOUNT_REQUEST: (ActionGroup.MANAGE_ORG,),
+    Action.LAUNCH_PRODUCT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_PROJECTS: (ActionGroup.READ,),
+    Action.READ_PROJECT: (ActionGroup.READ,),
+    Action.UPDATE_PROJECT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.TERMINATE_PROJECT: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_WORKSPACES: (ActionGroup.READ,),
+    Action.READ_WORKSPACE: (ActionGroup.READ,),
+    Action.TERMINATE_WORKSPACE: (ActionGroup.LAUNCH_PRODUCTS,),
 }
 
 

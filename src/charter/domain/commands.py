@@ -632,3 +632,75 @@ class DecideAccountRequest(Command):
     id: str
     approve: bool
     comment: str = ""
+
+
+# --- projects and workspaces ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CreateProject(Command):
+    """Launch a product (kind project) in ``account``: one transaction creates the project and
+    everything its version provisions, or nothing."""
+
+    account: str
+    name: str
+    product: str
+    parameters: dict[str, Any]
+    """Values by name; text is read as JSON where the schema wants a number, boolean, array or object."""
+    version: int | None = None
+    """None: the product's latest version."""
+    workspace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListProjects(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetProject(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProject(Command):
+    """Move a project to another version of its product; ``parameters`` override the ones it has."""
+
+    account: str
+    name: str
+    parameters: dict[str, Any]
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateProject(Command):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWorkspace(Command):
+    account: str
+    name: str
+    product: str
+    parameters: dict[str, Any]
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListWorkspaces(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetWorkspace(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateWorkspace(Command):
+    account: str
+    name: str

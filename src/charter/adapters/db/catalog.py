@@ -181,7 +181,7 @@ class SqlCatalogRepository:
         self.conn.execute(delete(t.catalog_grants).where(and_(
             gr.account == grant.account, gr.portfolio == grant.portfolio, gr.pattern == grant.pattern)))
 
-    def imported(self, targets: Sequence[str]) -> list[ImportedPortfolio]:
+    def imported(self, targets: Sequence[str], product: str | None = None) -> list[ImportedPortfolio]:
         if not targets:
             return []
         params = {"targets": list(targets)}
@@ -192,7 +192,8 @@ class SqlCatalogRepository:
         for r in self.conn.execute(_IMPORTED_GRANTS, params):
             grants[(r.account, r.portfolio)].append(Grant(r.account, r.portfolio, r.pattern))
         products: dict[tuple[str, str], list[Product]] = defaultdict(list)
-        for r in self.conn.execute(_IMPORTED_PRODUCTS, params):
+        products_query = _IMPORTED_PRODUCTS if product is None else _IMPORTED_PRODUCTS.where(pr.name == product)
+        for r in self.conn.execute(products_query, params):
             products[(r.account, r.portfolio)].append(_product(r))
         return [ImportedPortfolio(p, tuple(grants[(p.account, p.name)]), tuple(products[(p.account, p.name)]))
                 for p in portfolios]

@@ -491,3 +491,46 @@ account_requests = Table(
     Column("comment", Text, nullable=False, default=""),
     Index("ix_account_requests_status_id", "status", "id"),
 )
+
+catalog_projects = Table(
+    "catalog_projects",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("product_account", String(NAME), nullable=False),
+    Column("product", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("workspace", String(NAME), nullable=True),
+    Column("launched_by", String(NAME), nullable=False),
+    Column("status", String(16), nullable=False),
+    # What it provisioned (kind, CRN, name, details) and its updates: read and written whole.
+    Column("resources", JSON, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["product_account", "product"], ["catalog_products.account", "catalog_products.name"]),
+)
+
+catalog_workspaces = Table(
+    "catalog_workspaces",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("team", String(NAME), nullable=False),
+    Column("product_account", String(NAME), nullable=False),
+    Column("product", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("members", JSON, nullable=False),
+    Column("cost_centre", String(200), nullable=False, default=""),
+    Column("business_unit", String(200), nullable=False, default=""),
+    Column("environment", String(200), nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("data_access", JSON, nullable=False),
+    Column("launched_by", String(NAME), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["product_account", "product"], ["catalog_products.account", "catalog_products.name"]),
+)

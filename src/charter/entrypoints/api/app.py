@@ -18,12 +18,13 @@ from charter.entrypoints.api.routes import (
     events,
     iam,
     org,
+    projects,
     registry,
 )
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router, account_requests.router)
+           datasets.router, catalog.router, account_requests.router, projects.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -30,9 +30,11 @@ from charter.domain.org import (
     RoleDefinition,
 )
 from charter.domain.plan import Change
+from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ModelPackage, ModelPackageGroup
 from charter.errors import ValidationError
 from charter.services.handlers.catalog import Imported, PortfolioDetail
+from charter.services.handlers.projects import ProjectResult
 from charter.services.ports import Page
 
 
@@ -261,3 +263,31 @@ def account_request(r: AccountRequest) -> m.AccountRequestOut:
         blueprint=r.blueprint, reason=r.reason, requested_by=r.requested_by, created_at=r.created_at,
         status=r.status.value, decided_by=r.decided_by, decided_at=r.decided_at, comment=r.comment,
         crn=str(r.crn))
+
+
+def project(p: Project, notes: tuple[str, ...] = ()) -> m.ProjectOut:
+    return m.ProjectOut(
+        account=p.account, name=p.name, crn=str(p.crn), product_account=p.product_account, product=p.product,
+        version=p.version, product_crn=str(p.product_crn), parameters=p.parameters, workspace=p.workspace,
+        launched_by=p.launched_by, status=p.status.value,
+        resources=[m.ProvisionedResourceOut(kind=r.kind.value, crn=r.crn, name=r.name, details=r.details)
+                   for r in p.resources],
+        history=[m.ProjectUpdateOut(at=h.at, by=h.by, from_version=h.from_version, to_version=h.to_version,
+                                    parameters=h.parameters, added=list(h.added), changed=list(h.changed),
+                                    removed=list(h.removed), kept=list(h.kept), notes=list(h.notes))
+                 for h in p.history],
+        created_at=p.created_at, updated_at=p.updated_at, notes=list(notes))
+
+
+def project_result(r: ProjectResult) -> m.ProjectOut:
+    return project(r.project, r.notes)
+
+
+def workspace(w: Workspace) -> m.WorkspaceOut:
+    return m.WorkspaceOut(
+        account=w.account, name=w.name, crn=str(w.crn), team=w.team, product_account=w.product_account,
+        product=w.product, version=w.version, product_crn=str(w.product_crn), parameters=w.parameters,
+        members=[m.WorkspaceMemberOut(principal=x.principal, role=x.role, bound=x.bound) for x in w.members],
+        cost_centre=w.cost_centre, business_unit=w.business_unit, environment=w.environment, tags=dict(w.tags),
+        data_access=list(w.data_access), launched_by=w.launched_by, status=w.status.value,
+        created_at=w.created_at, updated_at=w.updated_at)

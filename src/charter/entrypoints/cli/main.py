@@ -24,6 +24,7 @@ from charter.entrypoints.cli import cards as cards_cli
 from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
 from charter.entrypoints.cli import events as events_cli
+from charter.entrypoints.cli import projects as projects_cli
 from charter.entrypoints.cli import registry as registry_cli
 from charter.entrypoints.cli.demo import GoldenPath
 from charter.entrypoints.cli.output import Format, console, errors, show, table, when
@@ -46,6 +47,8 @@ app.add_typer(cards_cli.app, name="cards")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(datasets_cli.app, name="data")
 app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(projects_cli.projects_app, name="projects")
+app.add_typer(projects_cli.workspaces_app, name="workspaces")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)

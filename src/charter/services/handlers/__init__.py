@@ -11,14 +11,16 @@ from charter.services.handlers import (
     events,
     identity,
     org,
+    projects,
     promotion,
     registry,
+    workspaces,
 )
 from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
     for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
-                   account_requests):
+                   account_requests, projects, workspaces):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)

@@ -24,6 +24,7 @@ from charter.domain.catalog import (
     Portfolio,
     Product,
     ProductFile,
+    ProductKind,
     ProductSpec,
     ProductVersion,
     Share,
@@ -38,9 +39,9 @@ from charter.domain.catalog import (
 from charter.domain.crn import CRN
 from charter.domain.events import Event, event_type
 from charter.domain.names import check_name
-from charter.domain.org import Account
+from charter.domain.org import Account, OrgState
 from charter.domain.registry import check_artifact_path
-from charter.errors import Conflict, NotFound, ValidationError
+from charter.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from charter.services import catalog_archive as archive
 from charter.services.catalog_spec import load_product
 from charter.services.handlers.registry import (
@@ -376,22 +377,78 @@ def revoke_grant(cmd: c.RevokePortfolioGrant, ctx: HandlerContext) -> Grant:
     return old
 
 
+def caller_roles(ctx: HandlerContext, account: Account) -> list[str]:
+    """The roles the caller acts with in ``account`` (an assume-role session: its one role)."""
+    return sorted(ctx.identity.scope_roles(
+        account.name, ctx.uow.org.roles_of(ctx.identity.principal).get(account.name, set())))
+
+
+def imported_by(ctx: HandlerContext, account: Account, product: str | None = None,
+                state: OrgState | None = None) -> list[ImportedPortfolio]:
+    """The portfolios shared with ``account`` (directly or through its OUs); with ``product``,
+    each lists only the product of that name. A portfolio of the account's own counts only when it
+    is shared with the account by name (an OU share is meant for the other accounts in it)."""
+    ancestors = (state or ctx.uow.org.load_state()).ou_ancestors(account.ou)
+    found = ctx.uow.catalog.imported(share_targets(account.name, ancestors), product)
+    own = [i for i in found if i.portfolio.account == account.name]
+    named = ({(i.portfolio.account, i.portfolio.name) for i in ctx.uow.catalog.imported([account.name], product)}
+             if own else set())
+    return [i for i in found if i.portfolio.account != account.name
+            or (i.portfolio.account, i.portfolio.name) in named]
+
+
 def imported(cmd: c.ListImportedPortfolios, ctx: HandlerContext) -> Imported:
     """A fixed number of statements, however many portfolios, shares and products there are: the
     decision, the organization (for the account's OU chain), then the repository's three."""
     account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_IMPORTED, _catalog_resource(account, "imported"))
-    roles = sorted(ctx.identity.scope_roles(
-        account.name, ctx.uow.org.roles_of(ctx.identity.principal).get(account.name, set())))
-    ancestors = ctx.uow.org.load_state().ou_ancestors(account.ou)
-    found = ctx.uow.catalog.imported(share_targets(account.name, ancestors))
-    own = [i for i in found if i.portfolio.account == account.name]
-    named = ({(i.portfolio.account, i.portfolio.name) for i in ctx.uow.catalog.imported([account.name])}
-             if own else set())
+    roles = caller_roles(ctx, account)
     return Imported(account.name, tuple(roles),
-                    tuple(ImportedEntry(i, i.launchable(roles)) for i in found
-                          if i.portfolio.account != account.name
-                          or (i.portfolio.account, i.portfolio.name) in named))
+                    tuple(ImportedEntry(i, i.launchable(roles)) for i in imported_by(ctx, account)))
+
+
+@dataclass(frozen=True, slots=True)
+class Launchable:
+    portfolio: Portfolio
+    product: Product
+    version: ProductVersion
+
+
+def launchable_version(ctx: HandlerContext, account: Account, name: str, version: int | None,
+                       kind: ProductKind, state: OrgState | None = None) -> Launchable:
+    """The version of product ``name`` the caller may launch in ``account``: the product is in a
+    portfolio shared with the account (or the account's own) and a grant of that portfolio matches
+    one of the caller's roles there — what ``imported`` lists as launchable."""
+    check_name(name, "product")
+    roles = caller_roles(ctx, account)
+    found = [(i, p) for i in imported_by(ctx, account, name, state) for p in i.products if p.name == name]
+    own = ctx.uow.catalog.get_product(account.name, name)
+    if own is not None and not any(p.account == account.name for _, p in found):
+        portfolio = ctx.uow.catalog.get_portfolio(account.name, own.portfolio)
+        assert portfolio is not None
+        found.append((ImportedPortfolio(portfolio, tuple(ctx.uow.catalog.list_grants(account.name, portfolio.name)),
+                                        (own,)), own))
+    if not found:
+        raise PermissionDenied(f"no portfolio shared with {account.name} holds a product {name!r}",
+                               product=name, account=account.name, policy="portfolio-share")
+    if len(found) > 1:
+        raise ValidationError(f"{len(found)} portfolios shared with {account.name} hold a product {name!r}: "
+                              + ", ".join(str(p.crn) for _, p in found), field="product")
+    entry, product = found[0]
+    if product not in entry.launchable(roles):
+        grants = ", ".join(g.pattern for g in entry.grants) or "none"
+        raise PermissionDenied(
+            f"{entry.portfolio.crn} is not granted to your roles in {account.name} "
+            f"({', '.join(roles) or 'none'}); it is granted to: {grants}",
+            product=name, roles=roles, grants=[g.pattern for g in entry.grants], policy="portfolio-grant")
+    if product.kind is not kind:
+        raise ValidationError(f"{product.crn} is a {product.kind} product; launch it as a {product.kind}",
+                              field="product", kind=str(product.kind))
+    number = product.latest_version if version is None else version
+    found_version = ctx.uow.catalog.get_version(product.account, product.name, number)
+    if found_version is None:
+        raise NotFound(f"no version {number} of {product.crn}", product=name, version=number)
+    return Launchable(entry.portfolio, product, found_version)
 
 
 HANDLERS: dict[type, Any] = {

@@ -89,16 +89,19 @@ def _require_group(ctx: HandlerContext, account: Account, name: str) -> ModelPac
     return group
 
 
+def check_readers(state: OrgState, readers: tuple[str, ...]) -> None:
+    for reader in readers:
+        known = state.units if reader.startswith("ou:") else state.accounts
+        if reader.removeprefix("ou:") not in known:
+            raise ValidationError(f"unknown reader {reader!r}: name an account or ou:<unit>", field="readers")
+
+
 def create_group(cmd: c.CreateModelPackageGroup, ctx: HandlerContext) -> ModelPackageGroup:
     account = ctx.account(cmd.account)
     group = ModelPackageGroup(account.name, check_name(cmd.name, "model package group"),
                               cmd.description[:MAX_TEXT], _pairs(cmd.tags, "tags"), cmd.readers)
     ctx.authorize(Action.CREATE_GROUP, _group_resource(ctx, account, group))
-    state = ctx.uow.org.load_state()
-    for reader in group.readers:
-        known = state.units if reader.startswith("ou:") else state.accounts
-        if reader.removeprefix("ou:") not in known:
-            raise ValidationError(f"unknown reader {reader!r}: name an account or ou:<unit>", field="readers")
+    check_readers(ctx.uow.org.load_state(), group.readers)
     if ctx.uow.registry.get_group(account.name, group.name) is not None:
         raise Conflict(f"model package group {group.name} already exists in {account.name}", group=group.name)
     ctx.uow.registry.add_group(group, ctx.clock.now(), ctx.identity.principal)

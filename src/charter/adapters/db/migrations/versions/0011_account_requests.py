@@ -1,6 +1,6 @@
 """account requests and blueprints; catalog shares remember what made them
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-01 08:40:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import charter.adapters.db.tables as t
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
