@@ -33,6 +33,7 @@ class ActionGroup(StrEnum):
     READ_DATA = "data:ReadData"
     MANAGE_CATALOG = "catalog:Manage"
     READ_CATALOG = "catalog:Read"
+    WRITE_PIPELINES = "pipelines:Write"
 
 
 class Action(StrEnum):
@@ -102,6 +103,14 @@ class Action(StrEnum):
     GRANT_PORTFOLIO = "catalog:GrantPortfolio"
     REVOKE_PORTFOLIO_GRANT = "catalog:RevokePortfolioGrant"
     LIST_IMPORTED = "catalog:ListImportedPortfolios"
+    CREATE_PIPELINE = "pipelines:CreatePipeline"
+    LIST_PIPELINES = "pipelines:ListPipelines"
+    READ_PIPELINE = "pipelines:DescribePipeline"
+    START_PIPELINE_RUN = "pipelines:StartPipelineRun"
+    CANCEL_PIPELINE_RUN = "pipelines:CancelPipelineRun"
+    LIST_PIPELINE_RUNS = "pipelines:ListPipelineRuns"
+    READ_PIPELINE_RUN = "pipelines:DescribePipelineRun"
+    READ_PIPELINE_LOGS = "pipelines:GetStepLog"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -174,6 +183,14 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.GRANT_PORTFOLIO: (ActionGroup.MANAGE_CATALOG,),
     Action.REVOKE_PORTFOLIO_GRANT: (ActionGroup.MANAGE_CATALOG,),
     Action.LIST_IMPORTED: (ActionGroup.READ,),
+    Action.CREATE_PIPELINE: (ActionGroup.WRITE_PIPELINES,),
+    Action.LIST_PIPELINES: (ActionGroup.READ,),
+    Action.READ_PIPELINE: (ActionGroup.READ,),
+    Action.START_PIPELINE_RUN: (ActionGroup.WRITE_PIPELINES,),
+    Action.CANCEL_PIPELINE_RUN: (ActionGroup.WRITE_PIPELINES,),
+    Action.LIST_PIPELINE_RUNS: (ActionGroup.READ,),
+    Action.READ_PIPELINE_RUN: (ActionGroup.READ,),
+    Action.READ_PIPELINE_LOGS: (ActionGroup.READ,),
 }
 
 

@@ -30,6 +30,7 @@ from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.orgcache import OrgCache
+from charter.adapters.db.pipelines import SqlPipelineRepository
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
 from charter.domain.commands import AuditFilter
@@ -477,6 +478,7 @@ class SqlUnitOfWork:
         self.deliveries = SqlDeliveryRepository(self._conn)
         self.datasets = SqlDatasetRepository(self._conn)
         self.catalog = SqlCatalogRepository(self._conn)
+        self.pipelines = SqlPipelineRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,7 @@ from charter.services.handlers import (
     events,
     identity,
     org,
+    pipelines,
     promotion,
     registry,
 )
@@ -17,6 +18,7 @@ from charter.services.messagebus import MessageBus
 
 
 def register_all(bus: MessageBus) -> None:
-    for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog):
+    for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
+                   pipelines):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
