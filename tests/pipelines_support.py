@@ -33,9 +33,9 @@ def register(model):
     return None
 
 
-def nap(seconds, outputs):
+def nap(seconds, tag, outputs):
     time.sleep(float(seconds))
-    (outputs / "done").write_text("ok")
+    (outputs / "done").write_text(tag)
 
 
 def crash():
@@ -81,10 +81,13 @@ PARALLEL = """
 name: wide
 parameters:
   seconds: {default: "0.8"}
+  a: {default: "a"}
+  b: {default: "b"}
+  c: {default: "c"}
 steps:
-  - {name: a, entry_point: "steps:nap", inputs: {seconds: "param:seconds"}, outputs: [done]}
-  - {name: b, entry_point: "steps:nap", inputs: {seconds: "param:seconds"}, outputs: [done]}
-  - {name: c, entry_point: "steps:nap", inputs: {seconds: "param:seconds"}, outputs: [done]}
+  - {name: a, entry_point: "steps:nap", inputs: {seconds: "param:seconds", tag: "param:a"}, outputs: [done]}
+  - {name: b, entry_point: "steps:nap", inputs: {seconds: "param:seconds", tag: "param:b"}, outputs: [done]}
+  - {name: c, entry_point: "steps:nap", inputs: {seconds: "param:seconds", tag: "param:c"}, outputs: [done]}
 """
 
 FAILING = """
