@@ -49,7 +49,7 @@ def test_a_run_executes_every_step_and_keeps_outputs_metrics_and_logs(org: Org) 
     assert set(train.outputs) == {"model", "metrics"}
     assert train.metrics["metrics"] == {"accuracy": 0.9, "rows": 10}
     assert org.platform.artifacts.stat("ml-dev", train.outputs["model"]) is not None
-    log = b"".join(org.bus.handle(c.GetStepLog("ml-dev", run.id, "prepare"), org.identity("sam")))
+    log = b"".join(org.bus.handle(c.GetStepLog("ml-dev", run.id, "prepare"), org.identity("sam")).chunks)
     assert b"preparing 10 rows" in log
     statuses = [e["status"] for e in _events(org, "charter.pipelines.run.state-changed") if e["run"] == run.id]
     assert statuses == ["Pending", "Running", "Succeeded"]

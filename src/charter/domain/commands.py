@@ -663,3 +663,13 @@ class GetStepLog(Query):
     account: str
     run_id: str
     step: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePipelineFromArchive(Command):
+    """``CreatePipeline`` from a tar.gz of the code with the definition at ``pipeline.yaml``."""
+
+    account: str
+    name: str
+    chunks: Iterable[bytes]
+    max_bytes: int

@@ -189,6 +189,14 @@ class PipelineRunner:
             uow.commit()
             return done
 
+    def live_log(self, run: PipelineRun, step: str) -> Path | None:
+        """The log file of the attempt of ``step`` that runs now in this process, if any."""
+        state = run.step(step)
+        if state.attempts < 1:
+            return None
+        path = self.work_dir / run.account / run.id / "steps" / step / f"attempt-{state.attempts}.log"
+        return path if path.is_file() else None
+
     def cancel_requested(self, run_id: str) -> bool:
         with self.bus.uow_factory(readonly=True) as uow:
             run = uow.pipelines.get_run(run_id)

@@ -17,12 +17,13 @@ from charter.entrypoints.api.routes import (
     events,
     iam,
     org,
+    pipelines,
     registry,
 )
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router)
+           datasets.router, catalog.router, pipelines.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

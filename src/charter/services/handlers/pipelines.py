@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +22,14 @@ from charter.domain.pipelines import (
     Pipeline,
     PipelineRun,
     RunStatus,
+    StepState,
     StepStatus,
     definition_digest,
     new_run,
     resolve_parameters,
 )
 from charter.errors import InvalidTransition, NotFound, TooLarge, ValidationError
+from charter.services import catalog_archive as archive
 from charter.services.handlers.registry import account_named, artifact_store
 from charter.services.messagebus import HandlerContext
 from charter.services.pipeline_spec import load_definition
@@ -35,6 +38,7 @@ from charter.services.ports import Page, paginate
 MAX_CODE_FILES = 1000
 MAX_CODE_BYTES = 64 * 1024 * 1024
 MAX_PARAMETER_CHARS = 4096
+DEFINITION_FILE = "pipeline.yaml"
 
 
 def new_run_id(now: datetime) -> str:
@@ -120,6 +124,19 @@ def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
     return pipeline
 
 
+def create_from_archive(cmd: c.CreatePipelineFromArchive, ctx: HandlerContext) -> Pipeline:
+    account = account_named(ctx, cmd.account)
+    # Decided before a byte is read: a refused caller learns nothing about the archive.
+    ctx.authorize(Action.CREATE_PIPELINE, pipeline_resource(account, cmd.name))
+    files: dict[str, bytes] = {}
+    with archive.spool(cmd.chunks, min(cmd.max_bytes, MAX_CODE_BYTES)) as spooled, \
+            archive.open_archive(spooled) as tar:
+        for member in archive.members(tar, required=DEFINITION_FILE):
+            files[member.path] = archive.read_small(tar, member, MAX_CODE_BYTES)
+    definition = files.pop(DEFINITION_FILE).decode("utf-8", errors="strict")
+    return create_pipeline(c.CreatePipeline(cmd.account, cmd.name, definition, files), ctx)
+
+
 def list_pipelines(cmd: c.ListPipelines, ctx: HandlerContext) -> Page[Pipeline]:
     account = account_named(ctx, cmd.account)
     ctx.authorize(Action.LIST_PIPELINES, pipeline_resource(account, "*"))
@@ -190,7 +207,15 @@ def get_run(cmd: c.GetPipelineRun, ctx: HandlerContext) -> PipelineRun:
     return run
 
 
-def get_step_log(cmd: c.GetStepLog, ctx: HandlerContext) -> Iterator[bytes]:
+@dataclass(frozen=True, slots=True)
+class StepLog:
+    run: PipelineRun
+    state: StepState
+    chunks: Iterator[bytes]
+    """The stored log; empty while the step runs (the server then reads the live file)."""
+
+
+def get_step_log(cmd: c.GetStepLog, ctx: HandlerContext) -> StepLog:
     """The stored log of a step that has ended (empty for one that has not, or was cached)."""
     account = account_named(ctx, cmd.account)
     run = _require_run(ctx, account, cmd.run_id)
@@ -200,12 +225,13 @@ def get_step_log(cmd: c.GetStepLog, ctx: HandlerContext) -> Iterator[bytes]:
     except KeyError:
         raise NotFound(f"run {run.id} has no step {cmd.step!r}", run=run.id, step=cmd.step) from None
     if state.log_sha256 is None:
-        return iter(())
-    return artifact_store(ctx).open(account.name, state.log_sha256)
+        return StepLog(run, state, iter(()))
+    return StepLog(run, state, artifact_store(ctx).open(account.name, state.log_sha256))
 
 
 HANDLERS: dict[type, Any] = {
     c.CreatePipeline: create_pipeline,
+    c.CreatePipelineFromArchive: create_from_archive,
     c.ListPipelines: list_pipelines,
     c.GetPipeline: get_pipeline,
     c.StartPipelineRun: start_run,
