@@ -19,7 +19,7 @@ from charter.services.ports import StepJob, StepResult
 
 TAIL_LINES = 40
 TAIL_BYTES = 8192
-_POLL = 0.005
+_POLL = 0.05
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -67,12 +67,17 @@ class LocalExecutor:
                 env=env, start_new_session=True)
         deadline = time.monotonic() + job.timeout_seconds
         timed_out = cancelled = False
-        while True:
-            try:
-                process.wait(timeout=_POLL)
-                break
-            except subprocess.TimeoutExpired:
-                pass
+        # A thread blocks on the process, so its end is seen at once; this one watches the clock
+        # and the cancellation.
+        ended = threading.Event()
+
+        def wait_for_it() -> None:
+            process.wait()
+            ended.set()
+
+        waiter = threading.Thread(target=wait_for_it, daemon=True, name=f"step-{job.step}")
+        waiter.start()
+        while not ended.wait(_POLL):
             if cancel.is_set():
                 cancelled = True
             elif time.monotonic() > deadline:
@@ -80,6 +85,7 @@ class LocalExecutor:
             if cancelled or timed_out:
                 _kill(process)
                 break
+        waiter.join()
         # The group may hold children the step left behind; they die with the step.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
