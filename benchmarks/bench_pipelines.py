@@ -132,7 +132,8 @@ def find_prefect(explicit: str | None) -> Path | None:
 def prefect_deltas(python: Path, steps: int, runs: int) -> list[float]:
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(PREFECT_HOME=home, PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env.update(PREFECT_HOME=home, PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
         script = Path(home) / "chain.py"
         script.write_text(PREFECT_SCRIPT)
         done = subprocess.run([str(python), str(script), str(steps), str(runs)], capture_output=True, text=True,

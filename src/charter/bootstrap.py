@@ -38,6 +38,7 @@ class Platform:
     pipelines: PipelineRunner
 
     def close(self) -> None:
+        self.pipelines.close()
         self.engine.dispose()
 
 

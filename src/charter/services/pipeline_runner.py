@@ -75,6 +75,12 @@ class PipelineRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    def close(self) -> None:
+        """Release what the executor holds (the local executor's fork server)."""
+        close = getattr(self.executor, "close", None)
+        if callable(close):
+            close()
+
     # --- the loop ------------------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event) -> None:

@@ -9,6 +9,8 @@ Metrics outputs may be returned as a dict (``{"metrics": {...}}``, or the metric
 the step declares one metrics output). A condition step returns a bool, ``(bool, reason)`` or
 ``{"passed": bool, "reason": str}``. A declared output that is missing fails the step.
 
+With ``--serve`` it is the local executor's fork server instead (see ``serve``).
+
 Exit codes: 0 done, 1 the step raised, 2 a bad spec or entry point, 3 a declared output missing.
 Only the standard library is imported here, so a step starts fast.
 """
@@ -18,6 +20,9 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
+import select
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,7 +122,83 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _child(request: list[str]) -> None:
+    """In a forked child of the fork server: become a process group of its own, send output to
+    the step's log, run the step and exit with its code (never returning to the server's loop)."""
+    code = 2
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _, spec_path, log_path, run_id, step = request
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
+        os.chdir(Path(spec_path).parent)
+        os.environ["CHARTER_RUN_ID"], os.environ["CHARTER_STEP"] = run_id, step
+        sys.stdin = open(0)  # noqa: SIM115 - the child's own standard streams, closed by _exit
+        code = main(["step_runner", spec_path])
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def serve() -> int:
+    """The fork server: a warm interpreter that forks one child per step it is asked to run.
+
+    Requests on stdin, one JSON list a line: ``[ID, SPEC, LOG, RUN, STEP]``. Answers on stdout: ``ID started PID``
+    at once, ``ID exited CODE`` when the child ends (a negative code: killed by that signal).
+    Forking a warm interpreter saves each step the interpreter's start-up; each child is still a
+    process of its own, in a process group of its own, with nothing of another step's.
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: dict[int, str] = {}
+    pending = b""
+    stdin = sys.stdin.fileno()
+    out = sys.stdout
+
+    def answer(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    while True:
+        ready, _, _ = select.select([stdin, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            answer(f"{children.pop(pid)} exited {os.waitstatus_to_exitcode(status)}")
+        if stdin in ready:
+            data = os.read(stdin, 65536)
+            if not data:
+                return 0
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = [str(x) for x in json.loads(line)]
+                pid = os.fork()
+                if pid == 0:
+                    _child(request)
+                children[pid] = request[0]
+                answer(f"{request[0]} started {pid}")
+
+
 def main(argv: list[str]) -> int:
+    if argv[1:] == ["--serve"]:
+        return serve()
     if len(argv) != 2:
         print("usage: python -m charter.adapters.executors.step_runner SPEC.json", file=sys.stderr)
         return 2
