@@ -177,12 +177,14 @@ class PipelineRunner:
             if not self.keep_work:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
-    def update(self, run_id: str, change: Callable[[PipelineRun], PipelineRun], step: str | None) -> PipelineRun:
-        """Apply ``change`` to the stored run and record it (one transaction, one runner lock)."""
+    def update(self, run_id: str, change: Callable[..., PipelineRun], step: str | None, *,
+               with_uow: bool = False) -> PipelineRun:
+        """Apply ``change`` to the stored run and record it (one transaction, one runner lock);
+        ``with_uow`` hands it the unit of work too, for a change that writes more than the run."""
         with self._lock, self.bus.uow_factory() as uow:
             before = uow.pipelines.get_run(run_id)
             assert before is not None
-            after = change(before)
+            after = change(before, uow) if with_uow else change(before)
             self._record(uow, before, after, step)
             uow.commit()
             return after
@@ -411,8 +413,9 @@ class _Execution:
         return result
 
     def _store_log(self, step: Step, attempt: int) -> str | None:
+        """The attempt's log in the artifact store; None when it printed nothing."""
         path = self.dir / "steps" / step.name / f"attempt-{attempt}.log"
-        if not path.exists():
+        if not path.exists() or path.stat().st_size == 0:
             return None
         with path.open("rb") as f:
             return self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
@@ -425,9 +428,12 @@ class _Execution:
         metrics: dict[str, Any] = dict(result.metrics)
         if result.condition is not None:
             metrics[CONDITION_KEY] = {"passed": result.condition[0], "reason": result.condition[1]}
-        with self.runner._lock, self.runner.bus.uow_factory() as uow:
-            uow.pipelines.put_cached(self.run.account, key, outputs, metrics, self.run.id,
-                                     self.runner.bus.clock.now())
-            uow.commit()
-        return self._set(step.name, status=StepStatus.SUCCEEDED, finished_at=self.runner.bus.clock.now(),
-                         outputs=outputs, metrics=metrics, log_sha256=log_sha, cached=False)
+        now = self.runner.bus.clock.now()
+
+        def succeed(run: PipelineRun, uow: Any) -> PipelineRun:
+            # The cache entry and the step's success in one transaction: neither is seen without the other.
+            uow.pipelines.put_cached(self.run.account, key, outputs, metrics, self.run.id, now)
+            return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, finished_at=now,
+                                         outputs=outputs, metrics=metrics, log_sha256=log_sha, cached=False))
+
+        return self.runner.update(self.run.id, succeed, step.name, with_uow=True).step(step.name)
