@@ -175,3 +175,44 @@ def test_a_run_left_running_by_a_stopped_server_is_marked_failed_with_the_reason
     assert done.reason == "the server stopped during the run"
     assert done.step("prepare").status is StepStatus.FAILED
     assert done.step("train").status is StepStatus.SKIPPED
+
+
+INGEST = """
+steps:
+  - name: ingest
+    kind: processing
+    entry_point: steps:count
+    inputs: {data: "dataset:bank-marketing"}
+    outputs: {stats: metrics}
+"""
+INGEST_CODE = {"steps.py": b"def count(data):\n    print(data.read_text().splitlines()[0])\n"
+                           b"    return {'rows': len(data.read_text().splitlines()) - 1}\n"}
+CSV = b"age,y\n30,0\n41,1\n52,1\n"
+
+
+def _register_dataset(org: Org) -> None:
+    diego = org.identity("diego")
+    uploaded = org.bus.handle(c.UploadDataset("data-governance", "bank-marketing", "csv", iter([CSV]), 10**6), diego)
+    org.bus.handle(c.RegisterDatasetVersion("data-governance", "bank-marketing", "csv", uploaded.blob.sha256), diego)
+
+
+def test_a_dataset_without_a_grant_stops_the_run_at_ingestion_with_the_reason(org: Org) -> None:
+    _register_dataset(org)
+    org.bus.handle(c.CreatePipeline("ml-dev", "ingest", INGEST, INGEST_CODE), org.identity("lena"))
+    run = _run(org, _start(org, "ingest").id)
+    assert run.status is RunStatus.FAILED
+    error = run.step("ingest").error or ""
+    assert "dataset 'bank-marketing' cannot be read" in error and "no-grant-no-read" in error
+    assert run.step("ingest").attempts == 0
+
+
+def test_a_granted_dataset_is_read_as_the_starter_and_kept_as_lineage_of_the_run(org: Org) -> None:
+    _register_dataset(org)
+    sub = org.bus.handle(c.Subscribe("data-governance", "bank-marketing", "ml-dev", "churn"), org.identity("lena"))
+    org.bus.handle(c.DecideSubscription("data-governance", sub.id, "Approved", "ok", 86400), org.identity("diego"))
+    org.bus.handle(c.CreatePipeline("ml-dev", "ingest", INGEST, INGEST_CODE), org.identity("lena"))
+    run = _run(org, _start(org, "ingest", who="sam").id)
+    assert run.status is RunStatus.SUCCEEDED, run.reason
+    assert run.step("ingest").metrics["stats"] == {"rows": 3}
+    reads = org.bus.handle(c.ListDatasetReads("data-governance", "bank-marketing"), org.identity("diego")).items
+    assert [(r.run, r.reader, r.for_account) for r in reads] == [(run.id, "sam", "ml-dev")]
