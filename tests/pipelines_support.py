@@ -71,7 +71,7 @@ steps:
     entry_point: steps:gate
     inputs: {metrics: "step:train.metrics", threshold: "param:threshold"}
   - name: register
-    kind: register-model
+    kind: generic
     entry_point: steps:register
     inputs: {model: "step:train.model"}
     after: [gate]

@@ -60,10 +60,14 @@ class InputRef:
     output: str | None = None
     version: int | None = None
     account: str | None = None
+    from_param: bool = False
+    """``dataset:{param}``: the dataset is the one the parameter ``name`` names, at run time."""
 
     def __str__(self) -> str:
         if self.kind is InputKind.STEP:
             return f"step:{self.name}.{self.output}"
+        if self.kind is InputKind.DATASET and self.from_param:
+            return f"dataset:{{{self.name}}}"
         if self.kind is InputKind.DATASET:
             where = f"{self.account}/" if self.account else ""
             at = f"@{self.version}" if self.version else ""
@@ -82,6 +86,8 @@ def parse_input(text: str, path: str) -> InputRef:
         step, dot, output = rest.partition(".")
         if dot and _STEP_NAME.match(step) and _IDENT.match(output):
             return InputRef(InputKind.STEP, step, output=output)
+    if kind == "dataset" and rest.startswith("{") and rest.endswith("}") and _IDENT.match(rest[1:-1]):
+        return InputRef(InputKind.DATASET, rest[1:-1], from_param=True)
     if kind == "dataset" and (m := _DATASET.match(rest)):
         version = m.group("version")
         return InputRef(InputKind.DATASET, m.group("name"), version=int(version) if version else None,
@@ -312,7 +318,7 @@ def validate(definition: PipelineDefinition, code: Mapping[str, bytes] | None = 
     for i, s in enumerate(definition.steps):
         for key, ref in s.inputs.items():
             path = f"steps[{i}].inputs.{key}"
-            if ref.kind is InputKind.PARAM and ref.name not in definition.parameters:
+            if (ref.kind is InputKind.PARAM or ref.from_param) and ref.name not in definition.parameters:
                 raise ValidationError(f"{path}: unknown parameter {ref.name!r}", field=path)
             if ref.kind is InputKind.STEP:
                 if ref.name not in index:
@@ -391,8 +397,23 @@ def entry_points_in(code: Mapping[str, bytes]) -> set[str]:
     return found
 
 
+def dataset_of(ref: InputRef, parameters: Mapping[str, str]) -> InputRef:
+    """A ``dataset:{param}`` input made concrete with the run's parameters."""
+    if not ref.from_param:
+        return ref
+    value = parameters.get(ref.name, "")
+    m = _DATASET.match(value)
+    if m is None:
+        raise ValidationError(f"parameter {ref.name!r}: {value!r} is not a dataset ([account/]name[@version])",
+                              field=f"parameters.{ref.name}")
+    version = m.group("version")
+    return InputRef(InputKind.DATASET, m.group("name"), version=int(version) if version else None,
+                    account=m.group("account"))
+
+
 def resolve_parameters(definition: PipelineDefinition, given: Mapping[str, str]) -> dict[str, str]:
-    """The run's parameters: the defaults overridden by ``given``; unknown or missing ones refused."""
+    """The run's parameters: the defaults overridden by ``given``; unknown or missing ones refused,
+    and so is a parameter naming a dataset that is not a dataset's name."""
     for name in given:
         if name not in definition.parameters:
             known = ", ".join(sorted(definition.parameters)) or "none"
@@ -404,6 +425,10 @@ def resolve_parameters(definition: PipelineDefinition, given: Mapping[str, str])
         if value is None:
             raise ValidationError(f"parameter {name!r} is required", field=f"parameters.{name}")
         out[name] = str(value)
+    for s in definition.steps:
+        for ref in s.inputs.values():
+            if ref.from_param:
+                dataset_of(ref, out)
     return out
 
 

@@ -33,9 +33,11 @@ from charter.domain.pipelines import (
     PipelineRun,
     RunStatus,
     Step,
+    StepKind,
     StepState,
     StepStatus,
     cache_key,
+    dataset_of,
     value_digest,
 )
 from charter.errors import CharterError
@@ -48,6 +50,7 @@ log = logging.getLogger("charter.pipelines")
 
 SERVER_STOPPED = "the server stopped during the run"
 CONDITION_KEY = "_condition"
+REGISTERED_KEY = "_registered"
 _CHUNK = 1024 * 1024
 
 
@@ -220,6 +223,7 @@ class _Execution:
         self.definition: PipelineDefinition = load_definition(run.definition, name=run.pipeline)
         self.states: dict[str, StepState] = {s.name: s for s in run.steps}
         self.unmet: str | None = None  # a condition's reason, once one was not met
+        self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
 
     def go(self) -> PipelineRun:
         try:
@@ -320,7 +324,7 @@ class _Execution:
                 given[key] = {"kind": "file", "path": str(self._blob(sha)), "json": is_json}
                 digests[key] = sha
             else:
-                sha = self._dataset(ref)
+                sha = self._dataset(dataset_of(ref, self.run.parameters))
                 given[key] = {"kind": "file", "path": str(self._blob(sha))}
                 digests[key] = sha
         return given, digests
@@ -348,6 +352,7 @@ class _Execution:
         except CharterError as error:
             raise StepError(f"dataset {ref.name!r} cannot be read: {error.message}") from None
         sha: str = download.version.sha256
+        self.datasets.add(str(download.version.crn))
         path = self.dir / "blobs" / sha
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:
@@ -372,7 +377,7 @@ class _Execution:
         key = cache_key(step, self.run.code_sha256, digests)
         with self.runner.bus.uow_factory(readonly=True) as uow:
             cached = uow.pipelines.get_cached(self.run.account, key)
-        if cached is not None:
+        if cached is not None and step.kind is not StepKind.REGISTER_MODEL:
             outputs, metrics = cached
             now = clock.now()
             return self._set(step.name, status=StepStatus.SUCCEEDED, started_at=now, finished_at=now,
@@ -420,6 +425,36 @@ class _Execution:
         with path.open("rb") as f:
             return self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
 
+    def _register(self, step: Step, outputs: dict[str, str], metrics: dict[str, Any]) -> dict[str, Any]:
+        """Register what a register-model step described (its ``registration`` metrics output) in
+        the run's account, as whoever started the run, with the run's lineage."""
+        spec = metrics.get("registration")
+        if not isinstance(spec, dict) or not isinstance(spec.get("group"), str):
+            raise StepError("a register-model step returns {'registration': {'group': …, 'model': "
+                            "<artifact output>, …}}")
+        fmt = str(spec.get("format", "skops"))
+        model_output = str(spec.get("model", "model"))
+        if model_output not in outputs:
+            raise StepError(f"the step has no artifact output {model_output!r} holding the model")
+        artifacts = [c.ArtifactRef(f"model.{fmt}", outputs[model_output])]
+        for name in spec.get("extra_artifacts") or []:
+            if name in outputs and name != model_output:
+                artifacts.append(c.ArtifactRef(str(name), outputs[name]))
+        numbers = {k: float(v) for k, v in (spec.get("metrics") or {}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        identity = Identity(principal=self.run.started_by, credential_id=f"pipeline-run:{self.run.id}")
+        package = self.runner.bus.handle(c.RegisterModelPackage(
+            self.run.account, spec["group"], fmt, tuple(artifacts),
+            signature=spec.get("signature") if isinstance(spec.get("signature"), dict) else None,
+            metrics=tuple(sorted(numbers.items())),
+            sample_payload=spec.get("sample_payload") if isinstance(spec.get("sample_payload"), dict) else None,
+            description=str(spec.get("description", ""))[:2000], run=self.run.id, run_started_by=self.run.started_by,
+            datasets=tuple(sorted(self.datasets)),
+            product_version=str(spec["product_version"]) if spec.get("product_version") else None,
+            parameters=tuple(sorted(self.run.parameters.items()))), identity)
+        return {"group": package.group, "version": package.version, "status": str(package.status),
+                "crn": str(package.crn)}
+
     def _succeeded(self, step: Step, key: str, result: StepResult, log_sha: str | None) -> StepState:
         outputs: dict[str, str] = {}
         for name, file in result.outputs.items():
@@ -428,6 +463,13 @@ class _Execution:
         metrics: dict[str, Any] = dict(result.metrics)
         if result.condition is not None:
             metrics[CONDITION_KEY] = {"passed": result.condition[0], "reason": result.condition[1]}
+        if step.kind is StepKind.REGISTER_MODEL:
+            try:
+                metrics[REGISTERED_KEY] = self._register(step, outputs, metrics)
+            except (StepError, CharterError) as refused:
+                message = str(refused) if isinstance(refused, StepError) else refused.message
+                return self._set(step.name, status=StepStatus.FAILED, finished_at=self.runner.bus.clock.now(),
+                                 log_sha256=log_sha, error=f"registering the model: {message}")
         now = self.runner.bus.clock.now()
 
         def succeed(run: PipelineRun, uow: Any) -> PipelineRun:
