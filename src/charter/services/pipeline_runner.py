@@ -51,6 +51,7 @@ log = logging.getLogger("charter.pipelines")
 SERVER_STOPPED = "the server stopped during the run"
 CONDITION_KEY = "_condition"
 REGISTERED_KEY = "_registered"
+CANCEL_CHECK_SECONDS = 0.1
 _CHUNK = 1024 * 1024
 
 
@@ -224,6 +225,7 @@ class _Execution:
         self.states: dict[str, StepState] = {s.name: s for s in run.steps}
         self.unmet: str | None = None  # a condition's reason, once one was not met
         self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
+        self._cancel_checked = 0.0
 
     def go(self) -> PipelineRun:
         try:
@@ -252,8 +254,7 @@ class _Execution:
                     if isinstance(verdict, dict) and not verdict.get("passed") and self.unmet is None:
                         self.unmet = str(verdict.get("reason") or f"the condition {name!r} was not met")
                         self._skip(self.definition.downstream(name), f"the condition {name!r} was not met")
-                if not self.cancel.is_set() and (self.runner._stopping.is_set()
-                                                 or self.runner.cancel_requested(self.run.id)):
+                if not self.cancel.is_set() and (self.runner._stopping.is_set() or self._cancel_asked()):
                     self.cancel.set()
         if self.runner._stopping.is_set():
             return self.runner.finish(self.run.id, RunStatus.FAILED, SERVER_STOPPED)
@@ -264,6 +265,14 @@ class _Execution:
         if self.unmet is not None:
             return self.runner.finish(self.run.id, RunStatus.SUCCEEDED_NOT_REGISTERED, self.unmet[:2000])
         return self.runner.finish(self.run.id, RunStatus.SUCCEEDED, "")
+
+    def _cancel_asked(self) -> bool:
+        """Whether someone asked to cancel the run; the database is asked at most every 0.1 s."""
+        now = time.monotonic()
+        if now - self._cancel_checked < CANCEL_CHECK_SECONDS:
+            return False
+        self._cancel_checked = now
+        return self.runner.cancel_requested(self.run.id)
 
     def _ready(self, running: set[str]) -> list[Step]:
         out = []
