@@ -14,6 +14,7 @@ from charter.adapters.db.engine import make_engine
 from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import SqlUnitOfWork
+from charter.adapters.executors.local import LocalExecutor
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
 from charter.adapters.webhooks import HttpWebhookSender
 from charter.config import Settings
@@ -23,6 +24,7 @@ from charter.services.authorization import Authorizer
 from charter.services.dispatch import Dispatcher, DispatchSettings
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
+from charter.services.pipeline_runner import PipelineRunner
 from charter.services.ports import ArtifactStore
 
 
@@ -33,8 +35,10 @@ class Platform:
     bus: MessageBus
     artifacts: ArtifactStore
     dispatcher: Dispatcher
+    pipelines: PipelineRunner
 
     def close(self) -> None:
+        self.pipelines.close()
         self.engine.dispose()
 
 
@@ -90,4 +94,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
                                    timeout=settings.webhook_timeout_seconds,
                                    allow=settings.webhook_allow_private_networks),
     )
-    return Platform(settings, engine, bus, artifacts, dispatcher)
+    if settings.pipeline_executor != "local":
+        raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} (known: local)")
+    runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
+                            poll_seconds=settings.pipeline_poll_seconds)
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner)

@@ -122,6 +122,20 @@ class Settings(BaseSettings):
         default=None, description="HMAC-SHA256 key that signs webhook requests (X-Charter-Signature). "
         "Default: webhook.key in the data directory, created (0600) on first use.",
     )
+    pipeline_executor: str = Field(
+        default="local", description="Where pipeline steps run: `local` (each step a child process of "
+        "the server).",
+    )
+    pipeline_max_parallel: int = Field(
+        default=4, ge=1, le=256, description="Steps of one pipeline run that run at the same time.",
+    )
+    pipeline_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How long the pipeline runner waits when no run is pending.",
+    )
+    pipelines_in_server: bool = Field(
+        default=True, description="`charter server` runs the pipeline runner, which claims pending runs "
+        "and executes them.",
+    )
 
     @field_validator("webhook_allow_private_networks")
     @classmethod

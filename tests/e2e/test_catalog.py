@@ -73,7 +73,8 @@ def test_the_example_templates_publish_from_their_folders(catalog: dict[str, Any
         "deploy-realtime-cross-account": (1, "project")}
     train = published["train-from-dataset"]
     assert train["source"]["kind"] == "directory"
-    assert {f["path"] for f in train["files"]} == {"product.yaml", "README.md", "pipelines/train.yaml"}
+    assert {f["path"] for f in train["files"]} == {"product.yaml", "README.md", "pipelines/train.yaml", *(
+        f"steps/{n}.py" for n in ("__init__", "table", "ingest", "train", "evaluate", "register"))}
     assert train["parameters"]["properties"]["metric"]["enum"] == ["accuracy", "roc_auc", "f1"]
 
 

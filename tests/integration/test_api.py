@@ -22,7 +22,8 @@ SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "00000000
                       "delivery_id": "0" * 32,
                       "dataset": "bank-marketing", "subscription_id": "0" * 32,
                       "portfolio": "ml-projects", "product": "train-from-dataset", "target": "ou:workloads",
-                      "pattern": "lead-data-scientist", "path": "product.yaml", "request_id": "0" * 32}
+                      "pattern": "lead-data-scientist", "path": "product.yaml", "request_id": "0" * 32,
+                      "run_id": "0" * 32, "step": "train"}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
@@ -58,8 +59,10 @@ SAMPLE_BODIES.update({
                                             "parameters": {"dataset": "bank-marketing", "target": "y"}},
     "/api/v1/accounts/{account}/projects/{name}/update": {"parameters": {}},
     "/api/v1/accounts/{account}/workspaces": {"name": "fraud", "product": "team-workspace", "parameters": {}},
+    "/api/v1/accounts/{account}/pipelines/{name}/runs": {"parameters": {}},
 })
-SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/artifacts": b"model bytes",
+SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/pipelines/{name}": b"not a tar.gz",
+                     "/api/v1/accounts/{account}/artifacts": b"model bytes",
                      "/api/v1/accounts/{account}/data/datasets": b"a,b\n1,2\n",
                      "/api/v1/accounts/{account}/catalog/portfolios/{portfolio}/publish": b"not a tar.gz"}
 

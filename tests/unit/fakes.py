@@ -45,6 +45,7 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
 )
+from charter.domain.pipelines import Pipeline, PipelineRun
 from charter.domain.plan import builtin_roles
 from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
@@ -77,6 +78,10 @@ class Data:
     account_requests: dict[str, AccountRequest] = field(default_factory=dict)
     projects: dict[tuple[str, str], Project] = field(default_factory=dict)
     workspaces: dict[tuple[str, str], Workspace] = field(default_factory=dict)
+    pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
+    pipeline_code: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    pipeline_runs: dict[str, PipelineRun] = field(default_factory=dict)
+    step_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
 
 
 class FakeOrgRepository:
@@ -573,6 +578,57 @@ class FakeDeliveryRepository:
         return [x for x in items if after is None or key(x) > after][:limit]
 
 
+class FakePipelineRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_pipeline(self, account: str, name: str) -> Pipeline | None:
+        return self.d.pipelines.get((account, name))
+
+    def put_pipeline(self, pipeline: Pipeline, code: dict[str, str]) -> None:
+        self.d.pipeline_code.setdefault((pipeline.account, pipeline.code_sha256), dict(code))
+        self.d.pipelines[(pipeline.account, pipeline.name)] = pipeline
+
+    def code_of(self, account: str, code_sha256: str) -> dict[str, str] | None:
+        return self.d.pipeline_code.get((account, code_sha256))
+
+    def list_pipelines(self, account: str, after: str | None, limit: int) -> list[Pipeline]:
+        return [p for (a, n), p in sorted(self.d.pipelines.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def add_run(self, run: PipelineRun) -> None:
+        self.d.pipeline_runs[run.id] = run
+
+    def get_run(self, run_id: str) -> PipelineRun | None:
+        return self.d.pipeline_runs.get(run_id)
+
+    def save_run(self, run: PipelineRun) -> None:
+        stored = self.d.pipeline_runs[run.id]
+        self.d.pipeline_runs[run.id] = replace(run, cancel_requested=stored.cancel_requested or run.cancel_requested)
+
+    def request_cancel(self, run_id: str) -> None:
+        self.d.pipeline_runs[run_id] = replace(self.d.pipeline_runs[run_id], cancel_requested=True)
+
+    def list_runs(self, account: str, pipeline: str, after: str | None, limit: int) -> list[PipelineRun]:
+        runs = sorted((r for r in self.d.pipeline_runs.values() if r.account == account and r.pipeline == pipeline),
+                      key=lambda r: r.id, reverse=True)
+        return [r for r in runs if after is None or r.id < after][:limit]
+
+    def claim_pending_run(self) -> PipelineRun | None:
+        return next(iter(self.runs_with_status("Pending", 1)), None)
+
+    def runs_with_status(self, status: str, limit: int) -> list[PipelineRun]:
+        return sorted((r for r in self.d.pipeline_runs.values() if str(r.status) == status),
+                      key=lambda r: (r.created_at, r.id))[:limit]
+
+    def get_cached(self, account: str, key: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        return self.d.step_cache.get((account, key))
+
+    def put_cached(self, account: str, key: str, outputs: dict[str, str], metrics: dict[str, Any],
+                   run_id: str, at: datetime) -> None:
+        self.d.step_cache.setdefault((account, key), (dict(outputs), dict(metrics)))
+
+
 class FakeUnitOfWork:
     """Works on a copy of the data; commit swaps it in, so an abandoned unit leaves nothing behind."""
 
@@ -596,6 +652,7 @@ class FakeUnitOfWork:
         self.catalog = FakeCatalogRepository(self.data)
         self.account_requests = FakeAccountRequestRepository(self.data)
         self.projects = FakeProjectRepository(self.data)
+        self.pipelines = FakePipelineRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -608,7 +665,7 @@ class FakeUnitOfWork:
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
                      self.cards, self.deliveries, self.datasets, self.catalog, self.account_requests,
-                     self.projects):
+                     self.projects, self.pipelines):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:

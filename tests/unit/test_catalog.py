@@ -57,7 +57,8 @@ def priya(world: World) -> Identity:
 def test_a_platform_engineer_publishes_a_template_as_version_1(world: World, priya: Identity) -> None:
     version = _publish(world, priya, template("train-from-dataset"))
     assert (version.product, version.version, version.source.kind) == ("train-from-dataset", 1, "directory")  # type: ignore[attr-defined]
-    assert {f.path for f in version.files} == {"product.yaml", "README.md", "pipelines/train.yaml"}  # type: ignore[attr-defined]
+    assert {f.path for f in version.files} == {"product.yaml", "README.md", "pipelines/train.yaml", *(
+        f"steps/{n}.py" for n in ("__init__", "table", "ingest", "train", "evaluate", "register"))}  # type: ignore[attr-defined]
     for f in version.files:  # type: ignore[attr-defined]
         assert (SHARED, f.sha256) in world.artifacts.blobs
     event = world.store.data.outbox[-1]

@@ -74,7 +74,7 @@ def test_a_lead_data_scientist_launches_a_project_with_its_group_rule_and_pipeli
     assert pipeline.name == "churn-train" and pipeline.details["definition"] == "pipelines/train.yaml"
     assert pipeline.details["parameters"] == {"dataset": "bank-marketing", "target": "y",
                                               "algorithm": "RandomForestClassifier", "metric": "roc_auc",
-                                              "threshold": 0.7}
+                                              "threshold": 0.7, "group": "churn"}
     assert len(pipeline.details["sha256"]) == 64
     assert project.parameters["threshold"] == 0.7  # the default, applied
     assert world.store.data.outbox[-1].type == "charter.catalog.project.launched"

@@ -501,3 +501,39 @@ class Client:
 
     def replay_delivery(self, account: str, delivery_id: str) -> m.DeliveryOut:
         return self._send("POST", m.DeliveryOut, f"/accounts/{account}/events/deliveries/{delivery_id}/replay")
+
+    # --- pipelines ------------------------------------------------------------------------
+
+    def create_pipeline(self, account: str, name: str, archive: bytes | BinaryIO) -> m.PipelineOut:
+        """Create a pipeline (or its next version) from a tar.gz of its code with the definition
+        at ``pipeline.yaml``."""
+        content: bytes | Iterator[bytes] = archive if isinstance(archive, bytes) else _read_chunks(archive)
+        response = self._request("POST", f"/api/v1/accounts/{account}/pipelines/{name}", content=content,
+                                 headers={"content-type": "application/gzip"})
+        return self._parse(m.PipelineOut, response)
+
+    def pipelines(self, account: str) -> Iterator[m.PipelineOut]:
+        return self._pages(m.PipelineOut, f"/accounts/{account}/pipelines")
+
+    def pipeline(self, account: str, name: str) -> m.PipelineOut:
+        return self._get(m.PipelineOut, f"/accounts/{account}/pipelines/{name}")
+
+    def start_pipeline(self, account: str, name: str, parameters: dict[str, str] | None = None) -> m.PipelineRunOut:
+        return self._send("POST", m.PipelineRunOut, f"/accounts/{account}/pipelines/{name}/runs",
+                          m.PipelineRunStart(parameters=parameters or {}))
+
+    def pipeline_runs(self, account: str, name: str) -> Iterator[m.PipelineRunOut]:
+        """A pipeline's runs, newest first."""
+        return self._pages(m.PipelineRunOut, f"/accounts/{account}/pipelines/{name}/runs")
+
+    def pipeline_run(self, account: str, run_id: str) -> m.PipelineRunOut:
+        return self._get(m.PipelineRunOut, f"/accounts/{account}/pipeline-runs/{run_id}")
+
+    def cancel_pipeline_run(self, account: str, run_id: str) -> m.PipelineRunOut:
+        return self._send("POST", m.PipelineRunOut, f"/accounts/{account}/pipeline-runs/{run_id}/cancel")
+
+    def step_log(self, account: str, run_id: str, step: str, *, offset: int = 0) -> tuple[bytes, str]:
+        """A step's log from ``offset`` on, and the step's status when it was read."""
+        response = self._request("GET", f"/api/v1/accounts/{account}/pipeline-runs/{run_id}/steps/{step}/log",
+                                 params={"offset": offset})
+        return response.content, response.headers.get("x-charter-step-status", "")

@@ -704,3 +704,54 @@ class WorkspaceOut(Model):
     status: Literal["Active", "Terminated"]
     created_at: datetime
     updated_at: datetime
+
+
+# --- pipelines ------------------------------------------------------------------------------
+
+class PipelineOut(Model):
+    account: str
+    name: str
+    version: int
+    digest: str = Field(description="SHA-256 of the definition's text.")
+    code_sha256: str = Field(description="Digest of the code manifest (each file content-addressed).")
+    definition: str
+    created_by: str
+    created_at: datetime
+    crn: str
+
+
+class PipelineRunStart(Request):
+    parameters: dict[str, str] = Field(default_factory=dict, description="Overrides of the pipeline's parameters.")
+
+
+class StepStateOut(Model):
+    name: str
+    kind: str
+    upstream: list[str] = Field(description="The steps this one waits for.")
+    status: Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Skipped"]
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    outputs: dict[str, str] = Field(description="Output name -> SHA-256 in the account's artifact store.")
+    metrics: dict[str, Any]
+    cached: bool
+    error: str | None
+
+
+class PipelineRunOut(Model):
+    id: str
+    account: str
+    pipeline: str
+    digest: str
+    code_sha256: str
+    parameters: dict[str, str]
+    started_by: str
+    status: Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "SucceededNotRegistered"]
+    reason: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool
+    layers: list[list[str]] = Field(description="The steps in layers: each depends only on earlier ones.")
+    steps: list[StepStateOut]
+    crn: str

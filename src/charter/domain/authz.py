@@ -35,6 +35,7 @@ class ActionGroup(StrEnum):
     READ_CATALOG = "catalog:Read"
     REQUEST_ACCOUNT = "org:Request"
     LAUNCH_PRODUCTS = "catalog:Launch"
+    WRITE_PIPELINES = "pipelines:Write"
 
 
 class Action(StrEnum):
@@ -117,6 +118,14 @@ class Action(StrEnum):
     LIST_WORKSPACES = "catalog:ListWorkspaces"
     READ_WORKSPACE = "catalog:DescribeWorkspace"
     TERMINATE_WORKSPACE = "catalog:TerminateWorkspace"
+    CREATE_PIPELINE = "pipelines:CreatePipeline"
+    LIST_PIPELINES = "pipelines:ListPipelines"
+    READ_PIPELINE = "pipelines:DescribePipeline"
+    START_PIPELINE_RUN = "pipelines:StartPipelineRun"
+    CANCEL_PIPELINE_RUN = "pipelines:CancelPipelineRun"
+    LIST_PIPELINE_RUNS = "pipelines:ListPipelineRuns"
+    READ_PIPELINE_RUN = "pipelines:DescribePipelineRun"
+    READ_PIPELINE_LOGS = "pipelines:GetStepLog"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -202,6 +211,14 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_WORKSPACES: (ActionGroup.READ,),
     Action.READ_WORKSPACE: (ActionGroup.READ,),
     Action.TERMINATE_WORKSPACE: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.CREATE_PIPELINE: (ActionGroup.WRITE_PIPELINES,),
+    Action.LIST_PIPELINES: (ActionGroup.READ,),
+    Action.READ_PIPELINE: (ActionGroup.READ,),
+    Action.START_PIPELINE_RUN: (ActionGroup.WRITE_PIPELINES,),
+    Action.CANCEL_PIPELINE_RUN: (ActionGroup.WRITE_PIPELINES,),
+    Action.LIST_PIPELINE_RUNS: (ActionGroup.READ,),
+    Action.READ_PIPELINE_RUN: (ActionGroup.READ,),
+    Action.READ_PIPELINE_LOGS: (ActionGroup.READ,),
 }
 
 

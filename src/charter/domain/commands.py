@@ -704,3 +704,74 @@ class GetWorkspace(Query):
 class TerminateWorkspace(Command):
     account: str
     name: str
+
+
+# --- pipelines ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CreatePipeline(Command):
+    """Create a pipeline, or give an existing one a new definition and code (its next version)."""
+
+    account: str
+    name: str
+    definition: str
+    """The YAML (or JSON) document."""
+    files: dict[str, bytes]
+    """The template's code, path -> bytes, from an archive already checked."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListPipelines(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetPipeline(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartPipelineRun(Command):
+    account: str
+    pipeline: str
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPipelineRun(Command):
+    account: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListPipelineRuns(Query):
+    account: str
+    pipeline: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetPipelineRun(Query):
+    account: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetStepLog(Query):
+    """A step's log: the stored one once the step ended, the live file while it runs."""
+
+    account: str
+    run_id: str
+    step: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePipelineFromArchive(Command):
+    """``CreatePipeline`` from a tar.gz of the code with the definition at ``pipeline.yaml``."""
+
+    account: str
+    name: str
+    chunks: Iterable[bytes]
+    max_bytes: int

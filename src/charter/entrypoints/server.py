@@ -31,6 +31,11 @@ def server_app(platform: Platform) -> FastAPI:
                                       name="charter-dispatcher", daemon=True)
         if platform.settings.dispatch_in_server:
             dispatcher.start()
+        pipelines = threading.Thread(target=platform.pipelines.run_forever, args=(stop,),
+                                     name="charter-pipelines", daemon=True)
+        if platform.settings.pipelines_in_server:
+            platform.bus.outbox_listeners.append(platform.pipelines.wake)
+            pipelines.start()
         try:
             yield
         finally:
@@ -38,6 +43,9 @@ def server_app(platform: Platform) -> FastAPI:
             platform.dispatcher.wake()
             if dispatcher.is_alive():
                 await asyncio.to_thread(dispatcher.join, 30)
+            platform.pipelines.wake()
+            if pipelines.is_alive():
+                await asyncio.to_thread(pipelines.join, 30)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -102,8 +102,10 @@ def open_archive(fileobj: IO[bytes]) -> tarfile.TarFile:
         raise ValidationError(f"not a gzip-compressed tar archive: {error}", field="archive") from None
 
 
-def members(tar: tarfile.TarFile, prefix: str | None = None) -> list[Member]:
-    """Every file of the archive, checked; refuses the whole archive at its first bad member."""
+def members(tar: tarfile.TarFile, prefix: str | None = None, *,
+            required: str = PRODUCT_FILE) -> list[Member]:
+    """Every file of the archive, checked; refuses the whole archive at its first bad member, and
+    one without the ``required`` file."""
     if prefix is not None:
         check_artifact_path(prefix)
     out: list[Member] = []
@@ -139,9 +141,9 @@ def members(tar: tarfile.TarFile, prefix: str | None = None) -> list[Member]:
         raise ValidationError("archive member names must be UTF-8", field="archive") from None
     except (tarfile.TarError, OSError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ValidationError(f"the archive is damaged: {error}", field="archive") from None
-    if PRODUCT_FILE not in seen:
+    if required not in seen:
         where = f" in {prefix}/" if prefix else " at its root"
-        raise ValidationError(f"the archive has no {PRODUCT_FILE}{where}", field="archive")
+        raise ValidationError(f"the archive has no {required}{where}", field="archive")
     return out
 
 

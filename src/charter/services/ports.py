@@ -5,6 +5,7 @@ Adapters implement them (SQLAlchemy, Cedar, Ed25519 files); the unit tests use i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,7 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
 )
+from charter.domain.pipelines import Pipeline, PipelineRun
 from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
 
@@ -307,6 +309,38 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class PipelineRepository(Protocol):
+    def get_pipeline(self, account: str, name: str) -> Pipeline | None: ...
+    def put_pipeline(self, pipeline: Pipeline, code: dict[str, str]) -> None:
+        """Insert or replace a pipeline with its code manifest (path -> SHA-256 of the blob)."""
+        ...
+    def code_of(self, account: str, code_sha256: str) -> dict[str, str] | None:
+        """The code manifest stored under its digest."""
+        ...
+    def list_pipelines(self, account: str, after: str | None, limit: int) -> list[Pipeline]: ...
+    def add_run(self, run: PipelineRun) -> None: ...
+    def get_run(self, run_id: str) -> PipelineRun | None: ...
+    def save_run(self, run: PipelineRun) -> None:
+        """Store a run's status, reason, times, cancellation and step states."""
+        ...
+    def list_runs(self, account: str, pipeline: str, after: str | None, limit: int) -> list[PipelineRun]:
+        """A pipeline's runs, newest first, after the run id ``after``."""
+        ...
+    def request_cancel(self, run_id: str) -> None:
+        """Flag a run for cancellation (only the flag: its runner owns the rest of its state)."""
+        ...
+    def claim_pending_run(self) -> PipelineRun | None:
+        """The oldest Pending run, locked until the transaction ends (skipping rows another
+        transaction holds on PostgreSQL)."""
+        ...
+    def runs_with_status(self, status: str, limit: int) -> list[PipelineRun]: ...
+    def get_cached(self, account: str, key: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """A step result stored under its cache key: output digests and metrics."""
+        ...
+    def put_cached(self, account: str, key: str, outputs: dict[str, str], metrics: dict[str, Any],
+                   run_id: str, at: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def org(self) -> OrgRepository: ...
@@ -332,6 +366,8 @@ class UnitOfWork(Protocol):
     def account_requests(self) -> AccountRequestRepository: ...
     @property
     def projects(self) -> ProjectRepository: ...
+    @property
+    def pipelines(self) -> PipelineRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -429,3 +465,44 @@ class WebhookSender(Protocol):
     def send(self, url: str, event: dict[str, Any], delivery_id: str) -> None:
         """POST one CloudEvent, signed. Raises ``DeliveryError`` (permanent or not) when it fails."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepJob:
+    """One attempt of one step, every path derived by the server under its data directory."""
+
+    run_id: str
+    step: str
+    attempt: int
+    kind: str
+    code_dir: str
+    entry_point: str
+    inputs: dict[str, dict[str, Any]]
+    """Input name -> {"kind": "value", "value": str} | {"kind": "file", "path": str}."""
+    outputs: dict[str, str]
+    """Output name -> kind (artifact or metrics)."""
+    output_dir: str
+    log_path: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    ok: bool
+    outputs: dict[str, str]
+    """Output name -> the file that holds it."""
+    metrics: dict[str, Any]
+    error: str | None = None
+    log_tail: str = ""
+    condition: tuple[bool, str] | None = None
+    """A condition step's verdict and reason."""
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+class PipelineExecutor(Protocol):
+    """Runs one step attempt to its end (or its timeout, or ``cancel``), in isolation."""
+
+    max_parallel: int
+
+    def run_step(self, job: StepJob, cancel: threading.Event) -> StepResult: ...

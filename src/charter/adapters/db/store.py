@@ -31,6 +31,7 @@ from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.orgcache import OrgCache
+from charter.adapters.db.pipelines import SqlPipelineRepository
 from charter.adapters.db.projects import SqlProjectRepository
 from charter.adapters.db.registry import SqlRegistryRepository
 from charter.domain.audit import AuditHead, AuditRecord, Checkpoint, Outcome, UnreadableRecord
@@ -501,6 +502,7 @@ class SqlUnitOfWork:
         self.catalog = SqlCatalogRepository(self._conn)
         self.account_requests = SqlAccountRequestRepository(self._conn)
         self.projects = SqlProjectRepository(self._conn)
+        self.pipelines = SqlPipelineRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

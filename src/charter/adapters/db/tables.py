@@ -534,3 +534,62 @@ catalog_workspaces = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     ForeignKeyConstraint(["product_account", "product"], ["catalog_products.account", "catalog_products.name"]),
 )
+
+# --- pipelines ------------------------------------------------------------------------------
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# A pipeline's code as a manifest (path -> blob digest), kept under the manifest's own digest so a
+# run keeps the code it started with whatever the pipeline becomes.
+pipeline_code = Table(
+    "pipeline_code",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("files", JSON, nullable=False),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(NAME), nullable=False),
+    Column("pipeline", String(NAME), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("code_sha256", String(64), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("started_by", String(NAME), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("steps", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False),
+    ForeignKeyConstraint(["account", "pipeline"], ["pipelines.account", "pipelines.name"]),
+    Index("ix_pipeline_runs_pipeline", "account", "pipeline", "id"),
+    Index("ix_pipeline_runs_status", "status", "created_at"),
+)
+
+pipeline_step_cache = Table(
+    "pipeline_step_cache",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("outputs", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

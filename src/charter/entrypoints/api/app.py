@@ -18,13 +18,14 @@ from charter.entrypoints.api.routes import (
     events,
     iam,
     org,
+    pipelines,
     projects,
     registry,
 )
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router, account_requests.router, projects.router)
+           datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -29,12 +29,14 @@ from charter.domain.org import (
     RoleBinding,
     RoleDefinition,
 )
+from charter.domain.pipelines import Pipeline, PipelineRun
 from charter.domain.plan import Change
 from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ModelPackage, ModelPackageGroup
 from charter.errors import ValidationError
 from charter.services.handlers.catalog import Imported, PortfolioDetail
 from charter.services.handlers.projects import ProjectResult
+from charter.services.pipeline_spec import load_definition
 from charter.services.ports import Page
 
 
@@ -291,3 +293,23 @@ def workspace(w: Workspace) -> m.WorkspaceOut:
         cost_centre=w.cost_centre, business_unit=w.business_unit, environment=w.environment, tags=dict(w.tags),
         data_access=list(w.data_access), launched_by=w.launched_by, status=w.status.value,
         created_at=w.created_at, updated_at=w.updated_at)
+
+
+def pipeline(p: Pipeline) -> m.PipelineOut:
+    return m.PipelineOut(account=p.account, name=p.name, version=p.version, digest=p.digest,
+                         code_sha256=p.code_sha256, definition=p.definition, created_by=p.created_by,
+                         created_at=p.created_at, crn=str(p.crn))
+
+
+def pipeline_run(r: PipelineRun) -> m.PipelineRunOut:
+    definition = load_definition(r.definition, name=r.pipeline)
+    steps = [m.StepStateOut(
+        name=s.name, kind=str(definition.step(s.name).kind), upstream=sorted(definition.step(s.name).upstream),
+        status=str(s.status), attempts=s.attempts, started_at=s.started_at,
+        finished_at=s.finished_at, outputs=dict(s.outputs), metrics=dict(s.metrics), cached=s.cached,
+        error=s.error) for s in r.steps]
+    return m.PipelineRunOut(
+        id=r.id, account=r.account, pipeline=r.pipeline, digest=r.digest, code_sha256=r.code_sha256,
+        parameters=dict(r.parameters), started_by=r.started_by, status=str(r.status),
+        reason=r.reason, created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at,
+        cancel_requested=r.cancel_requested, layers=definition.layers(), steps=steps, crn=str(r.crn))

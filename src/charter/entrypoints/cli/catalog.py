@@ -33,13 +33,13 @@ AccountOpt = Annotated[str | None, typer.Option("--account", help="Account (defa
 SKIPPED = {".git", "__pycache__", ".DS_Store"}
 
 
-def pack_directory(root: Path, out: IO[bytes]) -> int:
+def pack_directory(root: Path, out: IO[bytes], *, required: str = "product.yaml") -> int:
     """Write ``root`` as a tar.gz of regular files, reproducibly (sorted, no owners or times).
     Links and special files are refused here, as the server would refuse them."""
     if not root.is_dir():
         raise ValidationError(f"no such folder: {root}", path=str(root))
-    if not (root / "product.yaml").is_file():
-        raise ValidationError(f"{root} has no product.yaml", path=str(root))
+    if not (root / required).is_file():
+        raise ValidationError(f"{root} has no {required}", path=str(root))
     count = 0
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -11,6 +11,7 @@ from charter.services.handlers import (
     events,
     identity,
     org,
+    pipelines,
     projects,
     promotion,
     registry,
@@ -21,6 +22,6 @@ from charter.services.messagebus import MessageBus
 
 def register_all(bus: MessageBus) -> None:
     for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
-                   account_requests, projects, workspaces):
+                   account_requests, projects, workspaces, pipelines):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)

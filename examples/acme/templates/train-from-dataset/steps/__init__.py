@@ -1,0 +1,1 @@
+"""The steps of the train-from-dataset pipeline (pipelines/train.yaml)."""

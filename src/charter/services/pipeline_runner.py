@@ -1,0 +1,490 @@
+"""The pipeline runner: claims Pending runs from the database and executes their DAG.
+
+Steps whose inputs are ready run at once, up to the executor's limit; each attempt's log and
+outputs go to the account's artifact store, content-addressed. A step whose entry point, code and
+input digests match an earlier success reuses its outputs (marked cached). A failed step fails the
+run (after its retries); a condition that is not met skips what follows it and ends the run as
+SucceededNotRegistered with the condition's reason. Every change is saved, audited and emitted as
+an event in one transaction. Runs left Running by a server that stopped are marked Failed when the
+runner starts again, never left stuck.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from charter.domain import commands as c
+from charter.domain.audit import AuditEntry, Outcome
+from charter.domain.identity import Identity
+from charter.domain.org import AccountKind
+from charter.domain.pipelines import (
+    InputKind,
+    InputRef,
+    OutputKind,
+    PipelineDefinition,
+    PipelineRun,
+    RunStatus,
+    Step,
+    StepKind,
+    StepState,
+    StepStatus,
+    cache_key,
+    dataset_of,
+    value_digest,
+)
+from charter.errors import CharterError
+from charter.services.handlers.pipelines import run_event, step_event
+from charter.services.messagebus import MessageBus
+from charter.services.pipeline_spec import load_definition
+from charter.services.ports import ArtifactStore, PipelineExecutor, StepJob, StepResult
+
+log = logging.getLogger("charter.pipelines")
+
+SERVER_STOPPED = "the server stopped during the run"
+CONDITION_KEY = "_condition"
+REGISTERED_KEY = "_registered"
+CANCEL_CHECK_SECONDS = 0.1
+_CHUNK = 1024 * 1024
+
+
+class StepError(Exception):
+    """A step that cannot start (an input that cannot be had): it fails with this reason."""
+
+
+class PipelineRunner:
+    def __init__(self, bus: MessageBus, executor: PipelineExecutor, work_dir: Path,
+                 poll_seconds: float = 0.5, keep_work: bool = False) -> None:
+        self.bus = bus
+        self.executor = executor
+        self.work_dir = work_dir
+        self.poll_seconds = poll_seconds
+        self.keep_work = keep_work
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    @property
+    def store(self) -> ArtifactStore:
+        assert self.bus.artifacts is not None, "the runner needs an artifact store"
+        return self.bus.artifacts
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Release what the executor holds (the local executor's fork server)."""
+        close = getattr(self.executor, "close", None)
+        if callable(close):
+            close()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self._stopping = stop
+        self.recover()
+        while not stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # noqa: BLE001 - one bad round must not stop the runner
+                log.exception("a pipeline round failed")
+                worked = False
+            if not worked:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def recover(self) -> int:
+        """Mark every run left Running (its server stopped) Failed, with the reason. The count."""
+        count = 0
+        while True:
+            with self.bus.uow_factory() as uow:
+                stuck = uow.pipelines.runs_with_status(str(RunStatus.RUNNING), 50)
+                if not stuck:
+                    return count
+                for run in stuck:
+                    self._finish(uow, run, RunStatus.FAILED, SERVER_STOPPED)
+                    count += 1
+                uow.commit()
+
+    def run_once(self) -> bool:
+        """Claim one Pending run and execute it to its end; False when none was pending."""
+        with self.bus.uow_factory(readonly=True) as uow:  # a look first: no write lock while idle
+            if not uow.pipelines.runs_with_status(str(RunStatus.PENDING), 1):
+                return False
+        with self.bus.uow_factory() as uow:
+            run = uow.pipelines.claim_pending_run()
+            if run is None:
+                return False
+            now = self.bus.clock.now()
+            started = run.moved(RunStatus.RUNNING, now)
+            self._record(uow, run, started, None)
+            uow.commit()
+        self.execute(started)
+        return True
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def _record(self, uow: Any, before: PipelineRun, after: PipelineRun, step: str | None) -> None:
+        uow.pipelines.save_run(after)
+        details: dict[str, Any]
+        if step is None:
+            event = run_event(after, before.status)
+            action, details = "pipelines:RunStateChanged", {"status": str(after.status), "reason": after.reason}
+        else:
+            state = after.step(step)
+            event = step_event(after, step, before.step(step).status)
+            action = "pipelines:StepStateChanged"
+            details = {"step": step, "status": str(state.status), "attempts": state.attempts,
+                       "cached": state.cached, "outputs": dict(state.outputs), "error": state.error}
+        uow.outbox.add(replace(event, time=self.bus.clock.now()))
+        self.bus.trail.append(uow, AuditEntry(
+            actor=after.started_by, via=f"pipeline-run:{after.id}", account=after.account, action=action,
+            resource=str(after.crn) if step is None else f"{after.crn}/{step}",
+            outcome=Outcome.ALLOWED, details=details))
+        uow.after_commit(self._notify)
+
+    def _notify(self) -> None:
+        for listener in self.bus.outbox_listeners:
+            listener()
+
+    def _finish(self, uow: Any, run: PipelineRun, status: RunStatus, reason: str) -> PipelineRun:
+        now = self.bus.clock.now()
+        done = run
+        for state in run.steps:
+            if not state.status.finished:
+                final = StepStatus.FAILED if state.status is StepStatus.RUNNING else StepStatus.SKIPPED
+                if status is RunStatus.CANCELLED:
+                    final = StepStatus.CANCELLED
+                changed = done.with_step(replace(state, status=final, finished_at=now,
+                                                 error=state.error or (reason if final is StepStatus.FAILED
+                                                                       else None)))
+                self._record(uow, done, changed, state.name)
+                done = changed
+        finished = done.moved(status, now, reason)
+        self._record(uow, done, finished, None)
+        return finished
+
+    # --- one run -------------------------------------------------------------------------------
+
+    def execute(self, run: PipelineRun) -> PipelineRun:
+        run_dir = self.work_dir / run.account / run.id
+        try:
+            return _Execution(self, run, run_dir).go()
+        finally:
+            if not self.keep_work:
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+    def update(self, run_id: str, change: Callable[..., PipelineRun], step: str | None, *,
+               with_uow: bool = False) -> PipelineRun:
+        """Apply ``change`` to the stored run and record it (one transaction, one runner lock);
+        ``with_uow`` hands it the unit of work too, for a change that writes more than the run."""
+        with self._lock, self.bus.uow_factory() as uow:
+            before = uow.pipelines.get_run(run_id)
+            assert before is not None
+            after = change(before, uow) if with_uow else change(before)
+            self._record(uow, before, after, step)
+            uow.commit()
+            return after
+
+    def finish(self, run_id: str, status: RunStatus, reason: str) -> PipelineRun:
+        with self._lock, self.bus.uow_factory() as uow:
+            run = uow.pipelines.get_run(run_id)
+            assert run is not None
+            done = self._finish(uow, run, status, reason)
+            uow.commit()
+            return done
+
+    def live_log(self, run: PipelineRun, step: str) -> Path | None:
+        """The log file of the attempt of ``step`` that runs now in this process, if any."""
+        state = run.step(step)
+        if state.attempts < 1:
+            return None
+        path = self.work_dir / run.account / run.id / "steps" / step / f"attempt-{state.attempts}.log"
+        return path if path.is_file() else None
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self.bus.uow_factory(readonly=True) as uow:
+            run = uow.pipelines.get_run(run_id)
+            return run is None or run.cancel_requested
+
+
+class _Execution:
+    def __init__(self, runner: PipelineRunner, run: PipelineRun, run_dir: Path) -> None:
+        self.runner = runner
+        self.run = run
+        self.dir = run_dir
+        self.cancel = threading.Event()
+        self.definition: PipelineDefinition = load_definition(run.definition, name=run.pipeline)
+        self.states: dict[str, StepState] = {s.name: s for s in run.steps}
+        self.unmet: str | None = None  # a condition's reason, once one was not met
+        self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
+        self._cancel_checked = 0.0
+
+    def go(self) -> PipelineRun:
+        try:
+            self._materialize_code()
+        except CharterError as error:
+            return self.runner.finish(self.run.id, RunStatus.FAILED, f"the pipeline's code: {error.message}")
+        failure: str | None = None
+        futures: dict[Future[StepState], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.runner.executor.max_parallel),
+                                thread_name_prefix=f"run-{self.run.id[-6:]}") as pool:
+            while True:
+                if failure is None and not self.cancel.is_set():
+                    for step in self._ready(set(futures.values())):
+                        futures[pool.submit(self._step, step)] = step.name
+                if not futures:
+                    break
+                done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = futures.pop(future)
+                    state = future.result()
+                    self.states[name] = state
+                    if state.status is StepStatus.FAILED and failure is None:
+                        failure = f"step {name!r} failed: {state.error or ''}".strip()
+                        self.cancel.set()
+                    verdict = state.metrics.get(CONDITION_KEY)
+                    if isinstance(verdict, dict) and not verdict.get("passed") and self.unmet is None:
+                        self.unmet = str(verdict.get("reason") or f"the condition {name!r} was not met")
+                        self._skip(self.definition.downstream(name), f"the condition {name!r} was not met")
+                if not self.cancel.is_set() and (self.runner._stopping.is_set() or self._cancel_asked()):
+                    self.cancel.set()
+        if self.runner._stopping.is_set():
+            return self.runner.finish(self.run.id, RunStatus.FAILED, SERVER_STOPPED)
+        if failure is not None:
+            return self.runner.finish(self.run.id, RunStatus.FAILED, failure[:2000])
+        if self.cancel.is_set():
+            return self.runner.finish(self.run.id, RunStatus.CANCELLED, "cancelled")
+        if self.unmet is not None:
+            return self.runner.finish(self.run.id, RunStatus.SUCCEEDED_NOT_REGISTERED, self.unmet[:2000])
+        return self.runner.finish(self.run.id, RunStatus.SUCCEEDED, "")
+
+    def _cancel_asked(self) -> bool:
+        """Whether someone asked to cancel the run; the database is asked at most every 0.1 s."""
+        now = time.monotonic()
+        if now - self._cancel_checked < CANCEL_CHECK_SECONDS:
+            return False
+        self._cancel_checked = now
+        return self.runner.cancel_requested(self.run.id)
+
+    def _ready(self, running: set[str]) -> list[Step]:
+        out = []
+        for step in self.definition.steps:
+            state = self.states[step.name]
+            if state.status is not StepStatus.PENDING or step.name in running:
+                continue
+            if all(self.states[u].status is StepStatus.SUCCEEDED for u in step.upstream):
+                out.append(step)
+        return out
+
+    def _skip(self, names: set[str], reason: str) -> None:
+        for name in sorted(names):
+            if self.states[name].status is StepStatus.PENDING:
+                self.states[name] = self._set(name, status=StepStatus.SKIPPED, error=reason)
+
+    def _materialize_code(self) -> None:
+        code = self.dir / "code"
+        with self.runner.bus.uow_factory(readonly=True) as uow:
+            manifest = uow.pipelines.code_of(self.run.account, self.run.code_sha256)
+        if manifest is None:
+            raise CharterError("its code manifest is missing")
+        for path, sha in manifest.items():
+            target = (code / path).resolve()
+            if not target.is_relative_to(code.resolve()):
+                raise CharterError(f"{path} lies outside the code directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as f:
+                for chunk in self.runner.store.open(self.run.account, sha):
+                    f.write(chunk)
+
+    def _blob(self, sha: str) -> Path:
+        path = self.dir / "blobs" / sha
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{threading.get_ident()}.part")
+            with tmp.open("wb") as f:
+                for chunk in self.runner.store.open(self.run.account, sha):
+                    f.write(chunk)
+            tmp.replace(path)
+        return path
+
+    # --- inputs ----------------------------------------------------------------------------------
+
+    def _inputs(self, step: Step) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        given: dict[str, dict[str, Any]] = {}
+        digests: dict[str, str] = {}
+        for key, ref in step.inputs.items():
+            if ref.kind is InputKind.PARAM:
+                value = self.run.parameters[ref.name]
+                given[key] = {"kind": "value", "value": value}
+                digests[key] = "param:" + value_digest(value)
+            elif ref.kind is InputKind.STEP:
+                assert ref.output is not None
+                sha = self.states[ref.name].outputs[ref.output]
+                producer = self.definition.step(ref.name).output(ref.output)
+                is_json = producer is not None and producer.kind is OutputKind.METRICS
+                given[key] = {"kind": "file", "path": str(self._blob(sha)), "json": is_json}
+                digests[key] = sha
+            else:
+                sha = self._dataset(dataset_of(ref, self.run.parameters))
+                given[key] = {"kind": "file", "path": str(self._blob(sha))}
+                digests[key] = sha
+        return given, digests
+
+    def _dataset_account(self, ref: InputRef) -> str:
+        if ref.account:
+            return ref.account
+        with self.runner.bus.uow_factory(readonly=True) as uow:
+            accounts = [a.name for a in uow.org.load_state().accounts.values()
+                        if a.kind is AccountKind.DATA_GOVERNANCE
+                        and uow.datasets.get_dataset(a.name, ref.name) is not None]
+        if len(accounts) != 1:
+            raise StepError(f"dataset {ref.name!r}: " + ("no data-governance account holds it" if not accounts
+                            else f"held by {', '.join(sorted(accounts))}; name the account"))
+        return accounts[0]
+
+    def _dataset(self, ref: InputRef) -> str:
+        """Read a governed dataset as whoever started the run: the grant is checked, the read
+        audited and kept as lineage with the run id."""
+        account = self._dataset_account(ref)
+        identity = Identity(principal=self.run.started_by, credential_id=f"pipeline-run:{self.run.id}")
+        try:
+            download = self.runner.bus.handle(c.ReadDataset(account, ref.name, self.run.account, ref.version,
+                                                            run=self.run.id), identity)
+        except CharterError as error:
+            raise StepError(f"dataset {ref.name!r} cannot be read: {error.message}") from None
+        sha: str = download.version.sha256
+        self.datasets.add(str(download.version.crn))
+        path = self.dir / "blobs" / sha
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            for chunk in download.chunks:
+                f.write(chunk)
+        return sha
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _set(self, name: str, **changes: Any) -> StepState:
+        return self.runner.update(self.run.id, lambda r: r.with_step(replace(r.step(name), **changes)),
+                                  name).step(name)
+
+    def _step(self, step: Step) -> StepState:
+        clock = self.runner.bus.clock
+        try:
+            given, digests = self._inputs(step)
+        except (StepError, CharterError) as refused:
+            message = str(refused) if isinstance(refused, StepError) else refused.message
+            return self._set(step.name, status=StepStatus.FAILED, started_at=clock.now(),
+                             finished_at=clock.now(), error=message)
+        key = cache_key(step, self.run.code_sha256, digests)
+        with self.runner.bus.uow_factory(readonly=True) as uow:
+            cached = uow.pipelines.get_cached(self.run.account, key)
+        if cached is not None and step.kind is not StepKind.REGISTER_MODEL:
+            outputs, metrics = cached
+            now = clock.now()
+            return self._set(step.name, status=StepStatus.SUCCEEDED, started_at=now, finished_at=now,
+                             outputs=outputs, metrics=metrics, cached=True)
+        state = self.states[step.name]
+        first = state.attempts + 1
+        last = first + step.retries
+        for attempt in range(first, last + 1):
+            state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt, started_at=clock.now(),
+                              error=None)
+            result = self._attempt(step, attempt, given)
+            log_sha = self._store_log(step, attempt)
+            if result.ok:
+                return self._succeeded(step, key, result, log_sha)
+            error = (result.error or "the step failed") + (f"\n{result.log_tail}" if result.log_tail else "")
+            if result.cancelled or self.cancel.is_set():
+                return self._set(step.name, status=StepStatus.CANCELLED, finished_at=clock.now(),
+                                 log_sha256=log_sha, error=result.error)
+            if attempt == last:
+                return self._set(step.name, status=StepStatus.FAILED, finished_at=clock.now(),
+                                 log_sha256=log_sha, error=error[-4000:])
+            log.info("run %s step %s attempt %d failed; retrying", self.run.id, step.name, attempt)
+        return state
+
+    def _attempt(self, step: Step, attempt: int, given: dict[str, dict[str, Any]]) -> StepResult:
+        step_dir = self.dir / "steps" / step.name
+        job = StepJob(
+            run_id=self.run.id, step=step.name, attempt=attempt, kind=str(step.kind),
+            code_dir=str(self.dir / "code"), entry_point=step.entry_point, inputs=given,
+            outputs={o.name: str(o.kind) for o in step.outputs},
+            output_dir=str(step_dir / f"attempt-{attempt}"), log_path=str(step_dir / f"attempt-{attempt}.log"),
+            timeout_seconds=step.timeout_seconds)
+        step_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        result = self.runner.executor.run_step(job, self.cancel)
+        log.debug("run %s step %s attempt %d took %.3f s", self.run.id, step.name, attempt,
+                  time.monotonic() - started)
+        return result
+
+    def _store_log(self, step: Step, attempt: int) -> str | None:
+        """The attempt's log in the artifact store; None when it printed nothing."""
+        path = self.dir / "steps" / step.name / f"attempt-{attempt}.log"
+        if not path.exists() or path.stat().st_size == 0:
+            return None
+        with path.open("rb") as f:
+            return self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
+
+    def _register(self, step: Step, outputs: dict[str, str], metrics: dict[str, Any]) -> dict[str, Any]:
+        """Register what a register-model step described (its ``registration`` metrics output) in
+        the run's account, as whoever started the run, with the run's lineage."""
+        spec = metrics.get("registration")
+        if not isinstance(spec, dict) or not isinstance(spec.get("group"), str):
+            raise StepError("a register-model step returns {'registration': {'group': …, 'model': "
+                            "<artifact output>, …}}")
+        fmt = str(spec.get("format", "skops"))
+        model_output = str(spec.get("model", "model"))
+        if model_output not in outputs:
+            raise StepError(f"the step has no artifact output {model_output!r} holding the model")
+        artifacts = [c.ArtifactRef(f"model.{fmt}", outputs[model_output])]
+        for name in spec.get("extra_artifacts") or []:
+            if name in outputs and name != model_output:
+                artifacts.append(c.ArtifactRef(str(name), outputs[name]))
+        numbers = {k: float(v) for k, v in (spec.get("metrics") or {}).items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        identity = Identity(principal=self.run.started_by, credential_id=f"pipeline-run:{self.run.id}")
+        package = self.runner.bus.handle(c.RegisterModelPackage(
+            self.run.account, spec["group"], fmt, tuple(artifacts),
+            signature=spec.get("signature") if isinstance(spec.get("signature"), dict) else None,
+            metrics=tuple(sorted(numbers.items())),
+            sample_payload=spec.get("sample_payload") if isinstance(spec.get("sample_payload"), dict) else None,
+            description=str(spec.get("description", ""))[:2000], run=self.run.id, run_started_by=self.run.started_by,
+            datasets=tuple(sorted(self.datasets)),
+            product_version=str(spec["product_version"]) if spec.get("product_version") else None,
+            parameters=tuple(sorted(self.run.parameters.items()))), identity)
+        return {"group": package.group, "version": package.version, "status": str(package.status),
+                "crn": str(package.crn)}
+
+    def _succeeded(self, step: Step, key: str, result: StepResult, log_sha: str | None) -> StepState:
+        outputs: dict[str, str] = {}
+        for name, file in result.outputs.items():
+            with open(file, "rb") as f:
+                outputs[name] = self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
+        metrics: dict[str, Any] = dict(result.metrics)
+        if result.condition is not None:
+            metrics[CONDITION_KEY] = {"passed": result.condition[0], "reason": result.condition[1]}
+        if step.kind is StepKind.REGISTER_MODEL:
+            try:
+                metrics[REGISTERED_KEY] = self._register(step, outputs, metrics)
+            except (StepError, CharterError) as refused:
+                message = str(refused) if isinstance(refused, StepError) else refused.message
+                return self._set(step.name, status=StepStatus.FAILED, finished_at=self.runner.bus.clock.now(),
+                                 log_sha256=log_sha, error=f"registering the model: {message}")
+        now = self.runner.bus.clock.now()
+
+        def succeed(run: PipelineRun, uow: Any) -> PipelineRun:
+            # The cache entry and the step's success in one transaction: neither is seen without the other.
+            uow.pipelines.put_cached(self.run.account, key, outputs, metrics, self.run.id, now)
+            return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, finished_at=now,
+                                         outputs=outputs, metrics=metrics, log_sha256=log_sha, cached=False))
+
+        return self.runner.update(self.run.id, succeed, step.name, with_uow=True).step(step.name)

@@ -1,0 +1,144 @@
+"""The local executor on real processes: outputs, crashes, missing outputs, timeouts, cancellation."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from charter.adapters.executors.local import LocalExecutor
+from charter.services.ports import StepJob
+
+CODE = {
+    "steps.py": '''
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def write(n, outputs):
+    print("writing", n)
+    (outputs / "out").write_text(str(int(n) * 2))
+    return {"metrics": {"n": int(n)}}
+
+
+def crash():
+    print("before the crash")
+    raise RuntimeError("the step broke")
+
+
+def lazy():
+    print("nothing written")
+
+
+def hang(outputs):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (outputs / "child").write_text(str(child.pid))
+    print("started, now sleeping", flush=True)
+    time.sleep(60)
+
+
+def check(value):
+    return float(value) > 1, "value must exceed 1"
+''',
+}
+
+
+@pytest.fixture(params=["fork-server", "spawn"])
+def executor(request: pytest.FixtureRequest) -> Iterator[LocalExecutor]:
+    made = LocalExecutor(fork_server=request.param == "fork-server")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def code_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "code"
+    root.mkdir()
+    for name, text in CODE.items():
+        (root / name).write_text(text)
+    return root
+
+
+def _job(code_dir: Path, entry: str, *, inputs: dict[str, str] | None = None,
+         outputs: dict[str, str] | None = None, timeout: float = 30.0, kind: str = "generic") -> StepJob:
+    work = code_dir.parent / "work" / entry.replace(":", "-")
+    work.mkdir(parents=True, exist_ok=True)
+    return StepJob("run1", "s", 1, kind, str(code_dir), entry,
+                   {k: {"kind": "value", "value": v} for k, v in (inputs or {}).items()},
+                   outputs or {}, str(work / "out"), str(work / "log"), timeout)
+
+
+def test_a_step_writes_its_outputs_and_metrics(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(_job(code_dir, "steps:write", inputs={"n": "21"},
+                                           outputs={"out": "artifact", "metrics": "metrics"}), threading.Event())
+    assert result.ok, result.log_tail
+    assert Path(result.outputs["out"]).read_text() == "42"
+    assert result.metrics == {"metrics": {"n": 21}}
+    assert "writing 21" in result.log_tail
+
+
+def test_a_crashing_step_fails_with_its_traceback_tail(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(_job(code_dir, "steps:crash"), threading.Event())
+    assert not result.ok
+    assert "exit code 1" in (result.error or "")
+    assert "RuntimeError: the step broke" in result.log_tail
+    assert "before the crash" in result.log_tail
+
+
+def test_a_step_that_writes_no_declared_output_fails_naming_it(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(_job(code_dir, "steps:lazy", outputs={"model": "artifact"}),
+                                      threading.Event())
+    assert not result.ok
+    assert "the step wrote no output 'model'" in result.log_tail
+
+
+def test_an_entry_point_outside_the_code_directory_is_refused(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(_job(code_dir, "os:getcwd"), threading.Event())
+    assert not result.ok
+    assert "is not in the template's code" in result.log_tail
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_a_step_past_its_timeout_is_killed_with_its_children_and_fails_with_its_log(executor: LocalExecutor, code_dir: Path) -> None:
+    job = _job(code_dir, "steps:hang", outputs={"child": "artifact"}, timeout=1.5)
+    started = time.monotonic()
+    result = executor.run_step(job, threading.Event())
+    assert time.monotonic() - started < 10
+    assert result.timed_out and not result.ok
+    assert "timed out after 1.5 s" in (result.error or "")
+    assert "started, now sleeping" in result.log_tail
+    child = int((Path(job.output_dir) / "child").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def test_a_cancelled_step_is_killed_at_once(executor: LocalExecutor, code_dir: Path) -> None:
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    result = executor.run_step(_job(code_dir, "steps:hang", outputs={"child": "artifact"}), cancel)
+    assert result.cancelled and not result.ok
+    assert time.monotonic() - started < 10
+
+
+def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(_job(code_dir, "steps:check", inputs={"value": "0.5"}, kind="condition"),
+                                      threading.Event())
+    assert result.ok
+    assert result.condition == (False, "value must exceed 1")
