@@ -8,6 +8,7 @@ engine can start them; nothing runs here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,8 +29,9 @@ from charter.domain.projects import (
     render,
 )
 from charter.errors import Conflict, InvalidTransition, NotFound
+from charter.services.handlers import pipelines
 from charter.services.handlers.catalog import launchable_version
-from charter.services.handlers.registry import account_named
+from charter.services.handlers.registry import account_named, artifact_store
 from charter.services.launch import Plan, plan, validate_parameters
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
@@ -145,11 +147,32 @@ def create_project(cmd: c.CreateProject, ctx: HandlerContext) -> ProjectResult:
     if p.group is not None:
         _create_group(ctx, account, project, p)
     _put_rules(ctx, state, account, project, p)
+    notes = _start_pipelines(ctx, account, project, launch.version)
     details = _details(project)
-    ctx.audit(Action.LAUNCH_PRODUCT, _resource(account, name, project), **details)
+    ctx.audit(Action.LAUNCH_PRODUCT, _resource(account, name, project), **details, started=list(notes))
     ctx.emit(Event(event_type("catalog", "project", "launched"), account.name, str(project.crn),
                    {**details, "launched_by": project.launched_by}))
-    return ProjectResult(project)
+    return ProjectResult(project, notes)
+
+
+def _start_pipelines(ctx: HandlerContext, account: Account, project: Project,
+                     version: ProductVersion) -> tuple[str, ...]:
+    """Create the pipelines the product starts on launch, from the version's own files, and start
+    each once, as the launcher, in the launching transaction: a launch that cannot start its
+    pipeline provisions nothing. The run itself is executed after commit by the pipeline runner."""
+    store = artifact_store(ctx)
+    notes = []
+    for resource in project.of_kind(ResourceKind.PIPELINE):
+        if not resource.details.get("start_on_launch"):
+            continue
+        files = {f.path: b"".join(store.open(version.account, f.sha256)) for f in version.files}
+        definition = files[str(resource.details["definition"])].decode()
+        pipeline = pipelines.create_pipeline(c.CreatePipeline(account.name, resource.name, definition, files), ctx)
+        parameters = {str(k): v if isinstance(v, str) else json.dumps(v)
+                      for k, v in resource.details.get("parameters", {}).items()}
+        run = pipelines.start_run(c.StartPipelineRun(account.name, pipeline.name, parameters), ctx)
+        notes.append(f"started run {run.id} of pipeline {pipeline.name}")
+    return tuple(notes)
 
 
 def list_projects(cmd: c.ListProjects, ctx: HandlerContext) -> Page[Project]:
