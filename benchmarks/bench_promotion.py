@@ -100,8 +100,9 @@ class Promoter:
             format="skops", artifacts=artifacts, metrics={"auc": 0.9}))
         return package.version
 
-    def approve_and_wait(self, version: int, timeout: float = 600.0) -> float:
-        """Seconds from sending the approval to the central package answering."""
+    def approve_and_wait(self, version: int, timeout: float = 600.0, poll_s: float = 0.002) -> float:
+        """Seconds from sending the approval to the central package answering, polled every
+        ``poll_s`` (each poll is a request the server handles, in the process doing the copy)."""
         path = f"/api/v1/accounts/{CENTRAL}/registry/groups/{GROUP}-ml-dev/packages/{version}"
         started = time.perf_counter()
         self.clients["lena"].approve("ml-dev", GROUP, version, "bench")
@@ -110,7 +111,7 @@ class Promoter:
                 return time.perf_counter() - started
             if time.perf_counter() - started > timeout:
                 raise RuntimeError(f"the central package {version} did not appear in {timeout}s")
-            time.sleep(0.002)
+            time.sleep(poll_s)
 
     def close(self) -> None:
         for client in self.clients.values():
@@ -199,7 +200,9 @@ def run(samples: int = 30, big_bytes: int = 1024 * MiB) -> dict[str, Any]:
         big = _big_file(directory / "weights.bin", big_bytes)
         version = promoter.register({"model.skops": models[0], "weights.bin": big})
         _settle()
-        seconds = promoter.approve_and_wait(version)
+        # Polled every 50 ms: at 2 ms the polls alone keep the server's interpreter busy and slow
+        # the copy they wait for; 50 ms costs at most 1.7 % of a 3 s figure.
+        seconds = promoter.approve_and_wait(version, poll_s=0.05)
         large: dict[str, Any] = {"bytes": big_bytes, "seconds": round(seconds, 3),
                                  "promotion_mib_per_s": _throughput(big_bytes, seconds)}
         large.update(baselines(big, directory))
