@@ -150,6 +150,19 @@ def _throughput(size: int, seconds: float) -> float:
     return round(size / MiB / seconds, 1)
 
 
+def _durable_copy(path: Path, directory: Path) -> float:
+    """Seconds for ``shutil.copyfile`` and an fsync of the copy, after a pause."""
+    _settle()
+    target = directory / "around.bin"
+    started = time.perf_counter()
+    shutil.copyfile(path, target)
+    with target.open("rb+") as copied:
+        os.fsync(copied.fileno())
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
 def baselines(path: Path, directory: Path) -> dict[str, Any]:
     """The plain copy and the hashing of the same file, on the same filesystem, best of three."""
     copies, durable, hashes = [], [], []
@@ -199,17 +212,24 @@ def run(samples: int = 30, big_bytes: int = 1024 * MiB) -> dict[str, Any]:
         log(f"promotion: writing and uploading a {big_bytes // MiB} MiB weights file ...")
         big = _big_file(directory / "weights.bin", big_bytes)
         version = promoter.register({"model.skops": models[0], "weights.bin": big})
+        # This machine's disk takes a burst of writes fast and then slows down, so a copy's speed
+        # depends on what was written just before it. The durable copy is timed right before and
+        # right after the promotion, each after the same pause, so all three meet the same disk.
+        before = _durable_copy(big, directory)
         _settle()
         # Polled every 50 ms: at 2 ms the polls alone keep the server's interpreter busy and slow
         # the copy they wait for; 50 ms costs at most 1.7 % of a 3 s figure.
         seconds = promoter.approve_and_wait(version, poll_s=0.05)
+        after = _durable_copy(big, directory)
         large: dict[str, Any] = {"bytes": big_bytes, "seconds": round(seconds, 3),
-                                 "promotion_mib_per_s": _throughput(big_bytes, seconds)}
+                                 "promotion_mib_per_s": _throughput(big_bytes, seconds),
+                                 "durable_copy_around_mib_per_s": [_throughput(big_bytes, before),
+                                                                   _throughput(big_bytes, after)]}
         large.update(baselines(big, directory))
         floor = min(large["plain_copy_mib_per_s"], large["sha256_mib_per_s"])
         large["ratio_to_slower_baseline"] = round(large["promotion_mib_per_s"] / floor, 3)
         large["target_met"] = large["ratio_to_slower_baseline"] >= TARGET_COPY_RATIO
-        durable_floor = min(large["durable_copy_mib_per_s"], large["sha256_mib_per_s"])
+        durable_floor = min(*large["durable_copy_around_mib_per_s"], large["sha256_mib_per_s"])
         large["ratio_to_slower_durable_baseline"] = round(large["promotion_mib_per_s"] / durable_floor, 3)
         results["large"] = large
     finally:
@@ -232,11 +252,14 @@ def report(results: dict[str, Any]) -> str:
                    [["promotion, approve -> visible (copy fsynced before it registers)",
                      big["promotion_mib_per_s"]],
                     ["plain file copy (shutil.copyfile, into the page cache)", big["plain_copy_mib_per_s"]],
-                    ["plain file copy, then fsync (the copy on disk)", big["durable_copy_mib_per_s"]],
+                    ["plain file copy, then fsync (the copy on disk), best of 3 at rest",
+                     big["durable_copy_mib_per_s"]],
+                    ["the same, just before the promotion", big["durable_copy_around_mib_per_s"][0]],
+                    ["the same, just after the promotion", big["durable_copy_around_mib_per_s"][1]],
                     ["SHA-256 of the file (hashlib)", big["sha256_mib_per_s"]]]),
              f"ratio to the slower of plain copy and hashing: {big['ratio_to_slower_baseline']:.2f} "
              f"(target >= {TARGET_COPY_RATIO:.2f}): {'MET' if big['target_met'] else 'MISSED'}",
-             f"ratio to the slower of the durable copy and hashing: "
+             f"ratio to the slowest of the durable copies around it and hashing: "
              f"{big['ratio_to_slower_durable_baseline']:.2f}"]
     return "\n".join(lines)
 

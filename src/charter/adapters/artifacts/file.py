@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from charter.adapters.artifacts import CHUNK_BYTES
-from charter.adapters.artifacts.pipelined import PipelinedWriter
+from charter.adapters.artifacts.pipelined import PipelinedWriter, kernel_copy_verified
 from charter.domain.artifacts import (
     STAGING,
     BlobInfo,
@@ -125,24 +125,30 @@ class FileArtifactStore:
             fd, tmp = self._temporary(dst_account)
             try:
                 with os.fdopen(fd, "wb", buffering=0) as out:
-                    writer = PipelinedWriter(out.fileno(), digester)
-                    try:
-                        for chunk in _chunks(source, COPY_CHUNK_BYTES):
-                            writer.write(chunk)
-                        writer.wait()
-                    except BaseException:
-                        writer.abandon()
-                        raise
-                    if digester.hexdigest() != sha256:
+                    if not kernel_copy_verified(source.fileno(), out.fileno(), size, digester):
+                        self._copy_through(source, out.fileno(), digester)
+                    if digester.hexdigest() != sha256 or digester.size != size:
                         raise integrity_failure(BlobInfo(src_account, sha256, size), digester.hexdigest(),
                                                 digester.size, f"on copy to account {dst_account}")
-                    writer.finish()
                 info = BlobInfo(dst_account, sha256, digester.size)
                 self._publish(tmp, info)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
         return info
+
+    @staticmethod
+    def _copy_through(source: BinaryIO, fd: int, digester: Digester) -> None:
+        """Copy through this process (where the kernel cannot copy between the two files)."""
+        writer = PipelinedWriter(fd, digester)
+        try:
+            for chunk in _chunks(source, COPY_CHUNK_BYTES):
+                writer.write(chunk)
+            writer.wait()
+        except BaseException:
+            writer.abandon()
+            raise
+        writer.finish()
 
     # -- paths ----------------------------------------------------------------------------------
 

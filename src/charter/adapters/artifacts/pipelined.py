@@ -1,4 +1,4 @@
-"""Writing a blob while it is hashed, on two cores.
+"""Writing a blob while it is hashed, on two cores; copying one inside the kernel while it is.
 
 A verified copy must read, hash and write every byte. Done in turn on one thread, a 1 GiB copy
 costs the sum of the three; hashlib releases the GIL for large buffers, so hashing on a second
@@ -10,6 +10,7 @@ kernel does not throttle the writer halfway).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import threading
@@ -85,3 +86,61 @@ class PipelinedWriter:
                         self._queue.get_nowait()
             self._thread.join()
             self._thread = None
+
+
+KERNEL_COPY_BYTES = 64 * 1024 * 1024
+HASH_READ_BYTES = 8 * 1024 * 1024
+
+
+def kernel_copy_verified(src_fd: int, dst_fd: int, size: int, digester: Digester) -> bool:
+    """Copy ``size`` bytes inside the kernel (``copy_file_range``: no trip through this process)
+    while a second thread hashes the destination's bytes behind the copy, so what is verified is
+    what arrived. False, with nothing written, when the kernel or filesystem cannot copy this way
+    (the caller then copies through user space); the destination is fsynced on success."""
+    if not hasattr(os, "copy_file_range"):
+        return False
+    ranges: queue.Queue[tuple[int, int] | None] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def hash_behind() -> None:
+        try:
+            while (item := ranges.get()) is not None:
+                offset, length = item
+                end = offset + length
+                while offset < end:
+                    chunk = os.pread(dst_fd, min(HASH_READ_BYTES, end - offset), offset)
+                    if not chunk:
+                        raise OSError(f"the copy ended early at byte {offset}")
+                    digester.update(chunk)
+                    offset += len(chunk)
+        except BaseException as error:  # noqa: BLE001 - handed to the copying thread
+            failure.append(error)
+
+    copied = 0
+    hasher: threading.Thread | None = None
+    try:
+        while copied < size:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, min(KERNEL_COPY_BYTES, size - copied), copied, copied)
+            except OSError as error:
+                if copied == 0 and error.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                                                   errno.EOPNOTSUPP, errno.EBADF):
+                    return False
+                raise
+            if n == 0:
+                raise OSError(f"the source ended at byte {copied} of {size}")
+            if hasher is None:
+                hasher = threading.Thread(target=hash_behind, name="blob-verifier", daemon=True)
+                hasher.start()
+            ranges.put((copied, n))
+            copied += n
+            if failure:
+                break
+    finally:
+        ranges.put(None)
+        if hasher is not None:
+            hasher.join()
+    if failure:
+        raise failure[0]
+    os.fsync(dst_fd)
+    return True
