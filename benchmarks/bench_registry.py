@@ -81,15 +81,21 @@ PACKAGES = f"/api/v1/accounts/{ACCOUNT}/registry/groups/{{group}}/packages"
 
 # --- Charter -------------------------------------------------------------------------------------
 
-def _platform(directory: Path, database_url: str | None = None) -> tuple[Any, str]:
-    """A platform from ``bootstrap()`` with the org initialised; returns it and the admin's bearer."""
+def _platform(directory: Path, database_url: str | None = None, *,
+              background_work: bool = True) -> tuple[Any, str]:
+    """A platform from ``bootstrap()`` with the org initialised; returns it and the admin's bearer.
+
+    ``background_work=False`` keeps the event dispatcher and the pipeline runner out of the server
+    (``CHARTER_DISPATCH_IN_SERVER`` / ``CHARTER_PIPELINES_IN_SERVER`` off, as when they run as
+    workers of their own)."""
     from charter.bootstrap import bootstrap
     from charter.config import Settings
     from charter.domain.commands import InitOrg
     from charter.domain.identity import Identity
 
     settings = Settings(data_dir=directory, config_dir=directory / "config",
-                        database_url=database_url, audit_key_file=None)
+                        database_url=database_url, audit_key_file=None,
+                        dispatch_in_server=background_work, pipelines_in_server=background_work)
     platform = bootstrap(settings)
     init = platform.bus.handle(InitOrg("acme"), Identity("system", "bench"))
     return platform, init.bearer
@@ -118,7 +124,11 @@ class CharterServer:
         from charter.client.client import Client
         from charter.entrypoints.server import BackgroundServer
 
-        self.platform, self.admin_bearer = _platform(directory)
+        # The example organization forwards every approval in ml-dev to the central registry's
+        # bus, where it starts a promotion: that work is benchmarked on its own (bench_promotion),
+        # and MLflow does nothing like it, so this server delivers no events (they stay in the
+        # outbox, as for a server whose dispatchers run as `charter worker` processes elsewhere).
+        self.platform, self.admin_bearer = _platform(directory, background_work=False)
         self.background = BackgroundServer(self.platform, "127.0.0.1", 0)
         self.url = self.background.start()
         with Client(self.url, self.admin_bearer) as admin:

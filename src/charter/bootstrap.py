@@ -87,6 +87,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
             batch_size=settings.dispatch_batch_size,
             lease_seconds=settings.dispatch_lease_seconds,
             poll_seconds=settings.dispatch_poll_seconds,
+            gather_seconds=settings.dispatch_gather_seconds,
             retry=RetryPolicy(settings.delivery_retry_base_seconds, settings.delivery_retry_cap_seconds,
                               settings.delivery_max_attempts, settings.delivery_max_age_seconds),
         ),

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     dispatch_poll_seconds: float = Field(
         default=1.0, gt=0, description="How long the event dispatcher waits when it found no work."
     )
+    dispatch_gather_seconds: float = Field(
+        default=0.02, ge=0, le=5, description="After a commit wakes the dispatcher, how long it lets "
+        "the events of other commits gather before routing them in one transaction (0: at once).",
+    )
     dispatch_batch_size: int = Field(
         default=100, ge=1, le=10_000, description="Outbox rows routed, and deliveries claimed, per dispatcher round."
     )

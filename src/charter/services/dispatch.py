@@ -50,6 +50,9 @@ class DispatchSettings:
     batch_size: int = 100
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
+    gather_seconds: float = 0.02
+    """After a commit's wake-up, how long to let the events of other commits gather, so that one
+    round routes many (a round per event would cost every write another transaction)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -100,7 +103,8 @@ class Dispatcher:
                 done = 0
             if not done and not stop.is_set():
                 # Sleep until the poll interval ends or a commit in this process wrote events.
-                self._wake.wait(self.settings.poll_seconds)
+                if self._wake.wait(self.settings.poll_seconds) and self.settings.gather_seconds:
+                    stop.wait(self.settings.gather_seconds)
                 self._wake.clear()
 
     def wake(self) -> None:
