@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_authz
+import bench_promotion
 import bench_registry
 import bench_write
 from _common import log, machine, version_of
@@ -77,7 +78,7 @@ def _cpu_busy_percent(seconds: float = 1.0) -> float | None:
     return round(100.0 * (1 - (idle1 - idle0) / elapsed), 1) if elapsed else None
 
 
-BENCHMARKS = ("authz", "write", "registry")
+BENCHMARKS = ("authz", "write", "registry", "promotion")
 
 
 def _carry_over(document: dict[str, Any], output: Path) -> None:
@@ -154,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         document["versions"]["mlflow"] = registry["peer"].get("version") or document["versions"].get("mlflow")
         document["versions"]["psycopg"] = version_of("psycopg")
         blocks.append(bench_registry.report(registry))
+    if args.only in (None, "promotion"):
+        log("== promotion: approve in dev -> central package; a 1 GiB copy vs plain copy and hashing ==")
+        promotion = (bench_promotion.run(samples=5, big_bytes=64 * 1024 * 1024) if args.quick
+                     else bench_promotion.run(samples=30))
+        document["promotion"] = promotion
+        blocks.append(bench_promotion.report(promotion))
     document["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     document["elapsed_s"] = round(time.monotonic() - started, 1)
 
