@@ -33,7 +33,7 @@ from charter.services import catalog_archive as archive
 from charter.services.handlers.registry import account_named, artifact_store
 from charter.services.messagebus import HandlerContext
 from charter.services.pipeline_spec import load_definition
-from charter.services.ports import Page, paginate
+from charter.services.ports import ArtifactStore, Page, paginate
 
 MAX_CODE_FILES = 1000
 MAX_CODE_BYTES = 64 * 1024 * 1024
@@ -102,6 +102,15 @@ def _check_code(files: dict[str, bytes]) -> None:
         raise TooLarge(f"a pipeline's code holds at most {MAX_CODE_BYTES} bytes", limit=MAX_CODE_BYTES)
 
 
+def _stored(store: ArtifactStore, account: str, content: bytes) -> str:
+    """The digest of ``content``, stored in ``account`` unless a blob of that digest is there already
+    (blobs never change under their digest; a second project of one template writes nothing)."""
+    digest = hashlib.sha256(content).hexdigest()
+    if store.stat(account, digest) is None:
+        store.put(account, [content], expected_sha256=digest)
+    return digest
+
+
 def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
     account = account_named(ctx, cmd.account)
     resource = pipeline_resource(account, cmd.name)
@@ -110,7 +119,7 @@ def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
     _check_code(cmd.files)
     definition = load_definition(cmd.definition, cmd.files, name=name)
     store = artifact_store(ctx)
-    manifest = {path: store.put(account.name, [content]).sha256 for path, content in sorted(cmd.files.items())}
+    manifest = {path: _stored(store, account.name, content) for path, content in sorted(cmd.files.items())}
     existing = ctx.uow.pipelines.get_pipeline(account.name, name)
     pipeline = Pipeline(account.name, name, cmd.definition, definition_digest(cmd.definition),
                         code_digest(manifest), ctx.identity.principal, ctx.clock.now(),
