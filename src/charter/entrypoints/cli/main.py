@@ -191,7 +191,8 @@ def demo(
             if state.output != "json":
                 _print_demo(url, applied, accounts, principals, init_result.bearer)
             walked = GoldenPath(url, client, _say if state.output != "json" else _quiet,
-                                console.status if state.output != "json" else _no_status).walk()
+                                console.status if state.output != "json" else _no_status,
+                                platform.bus.checkpoint).walk()
             verified = client.audit_verify()
         store = state.store()
         store.profiles["demo"] = Profile(url, init_result.bearer)
