@@ -579,3 +579,23 @@ def test_a_large_copy_is_whole_and_verified(backend: Backend) -> None:
     copied = backend.store.copy("ml-dev", "ml-shared-services", info.sha256)
     assert copied.size == len(LARGE)
     assert b"".join(backend.store.open("ml-shared-services", info.sha256)) == LARGE
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["in-kernel", "through-the-process"])
+def test_a_file_copy_verifies_what_arrived_with_or_without_the_kernels_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool) -> None:
+    """Filesystems without copy_file_range between the two files take the copy through the
+    process: it must be as whole and as verified as the kernel's."""
+    import charter.adapters.artifacts.file as file_store
+
+    if not kernel_copy:
+        monkeypatch.setattr(file_store, "kernel_copy_verified", lambda *args: False)
+    backend = file_backend(tmp_path / "store")
+    good = backend.store.put("ml-dev", chunked(LARGE))
+    assert b"".join(backend.store.open("ml-shared-services", backend.store.copy(
+        "ml-dev", "ml-shared-services", good.sha256).sha256)) == LARGE
+    bad = backend.store.put("ml-dev", [b"model"])
+    backend.tamper("ml-dev", bad.sha256, b"MODEL")
+    with pytest.raises(IntegrityError):
+        backend.store.copy("ml-dev", "ml-test", bad.sha256)
+    assert backend.store.stat("ml-test", bad.sha256) is None

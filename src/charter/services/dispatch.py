@@ -33,7 +33,7 @@ from charter.domain.crn import CRN
 from charter.domain.deliveries import Delivery, DeliveryError, DeliveryStatus, RetryPolicy
 from charter.domain.events import Event
 from charter.domain.identity import Identity
-from charter.domain.org import TargetKind
+from charter.domain.org import EventRule, TargetKind
 from charter.domain.patterns import Pattern, compile_pattern
 from charter.errors import CharterError, NotFound, PermissionDenied, ValidationError
 from charter.services.event_handlers import BUILTIN, BuiltinHandler, Invocation
@@ -118,18 +118,22 @@ class Dispatcher:
             events = uow.outbox.claim_pending(self.settings.batch_size)
             if not events:
                 return 0
+            rules: dict[str, list[EventRule]] = {}  # each bus's rules read once per round
             for event in events:
-                self._route_on(uow, event, event.source)
+                on_bus = rules.get(event.source)
+                if on_bus is None:
+                    on_bus = rules[event.source] = uow.org.list_rules(event.source)
+                self._route_on(uow, event, event.source, on_bus)
             uow.outbox.mark_dispatched([e.id for e in events])
             uow.commit()
         return len(events)
 
-    def _route_on(self, uow: UnitOfWork, event: Event, account: str) -> int:
-        """Deliveries for every (rule, target) of ``account``'s bus that the event matches."""
+    def _route_on(self, uow: UnitOfWork, event: Event, account: str, rules: list[EventRule]) -> int:
+        """Deliveries for every (rule, target) of ``rules``, ``account``'s bus, the event matches."""
         document = event.to_cloudevent()
         now = self.bus.clock.now()
         created = 0
-        for rule in uow.org.list_rules(account):
+        for rule in rules:
             if not rule.enabled:
                 continue
             try:
@@ -193,7 +197,8 @@ class Dispatcher:
                 policy.admits(state, source) if policy else source == target)
             if not admitted:
                 raise DeliveryError(f"the bus of {target} does not admit events from {source}", refused=True)
-            self._route_on(uow, delivery.event, target)
+            on_bus = sorted((r for r in state.rules.values() if r.account == target), key=lambda r: r.name)
+            self._route_on(uow, delivery.event, target, on_bus)
             if self._finish(uow, delivery, claim, DeliveryStatus.SUCCEEDED, None):
                 uow.commit()
 

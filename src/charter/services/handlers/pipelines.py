@@ -30,7 +30,7 @@ from charter.domain.pipelines import (
 )
 from charter.errors import InvalidTransition, NotFound, TooLarge, ValidationError
 from charter.services import catalog_archive as archive
-from charter.services.handlers.registry import account_named, artifact_store
+from charter.services.handlers.registry import artifact_store
 from charter.services.messagebus import HandlerContext
 from charter.services.pipeline_spec import load_definition
 from charter.services.ports import ArtifactStore, Page, paginate
@@ -112,7 +112,7 @@ def _stored(store: ArtifactStore, account: str, content: bytes) -> str:
 
 
 def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     resource = pipeline_resource(account, cmd.name)
     ctx.authorize(Action.CREATE_PIPELINE, resource)
     name = check_name(cmd.name, "pipeline")
@@ -134,7 +134,7 @@ def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
 
 
 def create_from_archive(cmd: c.CreatePipelineFromArchive, ctx: HandlerContext) -> Pipeline:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     # Decided before a byte is read: a refused caller learns nothing about the archive.
     ctx.authorize(Action.CREATE_PIPELINE, pipeline_resource(account, cmd.name))
     files: dict[str, bytes] = {}
@@ -147,21 +147,21 @@ def create_from_archive(cmd: c.CreatePipelineFromArchive, ctx: HandlerContext) -
 
 
 def list_pipelines(cmd: c.ListPipelines, ctx: HandlerContext) -> Page[Pipeline]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_PIPELINES, pipeline_resource(account, "*"))
     items = ctx.uow.pipelines.list_pipelines(account.name, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda p: p.name)
 
 
 def get_pipeline(cmd: c.GetPipeline, ctx: HandlerContext) -> Pipeline:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     pipeline = _require_pipeline(ctx, account, cmd.name)
     ctx.authorize(Action.READ_PIPELINE, pipeline_resource(account, pipeline.name))
     return pipeline
 
 
 def start_run(cmd: c.StartPipelineRun, ctx: HandlerContext) -> PipelineRun:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     pipeline = _require_pipeline(ctx, account, cmd.pipeline)
     resource = pipeline_resource(account, pipeline.name)
     ctx.authorize(Action.START_PIPELINE_RUN, resource)
@@ -181,7 +181,7 @@ def start_run(cmd: c.StartPipelineRun, ctx: HandlerContext) -> PipelineRun:
 
 
 def cancel_run(cmd: c.CancelPipelineRun, ctx: HandlerContext) -> PipelineRun:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     run = _require_run(ctx, account, cmd.run_id)
     resource = run_resource(account, run)
     ctx.authorize(Action.CANCEL_PIPELINE_RUN, resource)
@@ -202,7 +202,7 @@ def cancel_run(cmd: c.CancelPipelineRun, ctx: HandlerContext) -> PipelineRun:
 
 
 def list_runs(cmd: c.ListPipelineRuns, ctx: HandlerContext) -> Page[PipelineRun]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     pipeline = _require_pipeline(ctx, account, cmd.pipeline)
     ctx.authorize(Action.LIST_PIPELINE_RUNS, pipeline_resource(account, pipeline.name))
     items = ctx.uow.pipelines.list_runs(account.name, pipeline.name, cmd.page.after, cmd.page.limit + 1)
@@ -210,7 +210,7 @@ def list_runs(cmd: c.ListPipelineRuns, ctx: HandlerContext) -> Page[PipelineRun]
 
 
 def get_run(cmd: c.GetPipelineRun, ctx: HandlerContext) -> PipelineRun:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     run = _require_run(ctx, account, cmd.run_id)
     ctx.authorize(Action.READ_PIPELINE_RUN, run_resource(account, run))
     return run
@@ -226,7 +226,7 @@ class StepLog:
 
 def get_step_log(cmd: c.GetStepLog, ctx: HandlerContext) -> StepLog:
     """The stored log of a step that has ended (empty for one that has not, or was cached)."""
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     run = _require_run(ctx, account, cmd.run_id)
     ctx.authorize(Action.READ_PIPELINE_LOGS, run_resource(account, run))
     try:

@@ -31,7 +31,7 @@ from charter.domain.projects import (
 from charter.errors import Conflict, InvalidTransition, NotFound
 from charter.services.handlers import pipelines
 from charter.services.handlers.catalog import launchable_version
-from charter.services.handlers.registry import account_named, artifact_store
+from charter.services.handlers.registry import artifact_store
 from charter.services.launch import Plan, plan, validate_parameters
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
@@ -127,7 +127,7 @@ def _details(project: Project) -> dict[str, Any]:
 
 
 def create_project(cmd: c.CreateProject, ctx: HandlerContext) -> ProjectResult:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     name = check_name(cmd.name, "project")
     resource = _resource(account, name)
     ctx.authorize(Action.LAUNCH_PRODUCT, resource)
@@ -176,14 +176,14 @@ def _start_pipelines(ctx: HandlerContext, account: Account, project: Project,
 
 
 def list_projects(cmd: c.ListProjects, ctx: HandlerContext) -> Page[Project]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_PROJECTS, _resource(account, "*"))
     items = ctx.uow.projects.list_projects(account.name, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda p: p.name)
 
 
 def get_project(cmd: c.GetProject, ctx: HandlerContext) -> Project:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     project = _require(ctx, account, cmd.name)
     ctx.authorize(Action.READ_PROJECT, _resource(account, project.name, project))
     return project
@@ -199,7 +199,7 @@ def _kept_groups(ctx: HandlerContext, account: Account, groups: list[Provisioned
 
 
 def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     project = _require(ctx, account, cmd.name)
     ctx.authorize(Action.UPDATE_PROJECT, _resource(account, project.name, project))
     if project.status is not LaunchStatus.ACTIVE:
@@ -252,7 +252,7 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
 
 
 def terminate_project(cmd: c.TerminateProject, ctx: HandlerContext) -> ProjectResult:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     project = _require(ctx, account, cmd.name)
     ctx.authorize(Action.TERMINATE_PROJECT, _resource(account, project.name, project))
     if project.status is not LaunchStatus.ACTIVE:

@@ -363,7 +363,6 @@ HANDLERS: dict[type, Any] = {
 
 
 # What the other handlers build on.
-account_named = HandlerContext.account  # kept for callers written before ctx.account
 require_group = _require_group
 group_resource = _group_resource
 package_resource = _package_resource

@@ -28,7 +28,6 @@ from charter.domain.projects import (
 )
 from charter.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from charter.services.handlers.catalog import launchable_version
-from charter.services.handlers.registry import account_named
 from charter.services.launch import validate_parameters
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
@@ -88,7 +87,7 @@ def _bind(ctx: HandlerContext, account: Account, manager: str, principals: tuple
 
 
 def create_workspace(cmd: c.CreateWorkspace, ctx: HandlerContext) -> Workspace:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     name = check_name(cmd.name, "workspace")
     ctx.authorize(Action.LAUNCH_PRODUCT, _resource(account, name))
     launch = launchable_version(ctx, account, cmd.product, cmd.version, ProductKind.WORKSPACE)
@@ -121,21 +120,21 @@ def create_workspace(cmd: c.CreateWorkspace, ctx: HandlerContext) -> Workspace:
 
 
 def list_workspaces(cmd: c.ListWorkspaces, ctx: HandlerContext) -> Page[Workspace]:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     ctx.authorize(Action.LIST_WORKSPACES, _resource(account, "*"))
     items = ctx.uow.projects.list_workspaces(account.name, cmd.page.after, cmd.page.limit + 1)
     return paginate(items, cmd.page.limit, lambda w: w.name)
 
 
 def get_workspace(cmd: c.GetWorkspace, ctx: HandlerContext) -> Workspace:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     workspace = _require(ctx, account, cmd.name)
     ctx.authorize(Action.READ_WORKSPACE, _resource(account, workspace.name, workspace))
     return workspace
 
 
 def terminate_workspace(cmd: c.TerminateWorkspace, ctx: HandlerContext) -> Workspace:
-    account = account_named(ctx, cmd.account)
+    account = ctx.account(cmd.account)
     workspace = _require(ctx, account, cmd.name)
     ctx.authorize(Action.TERMINATE_WORKSPACE, _resource(account, workspace.name, workspace))
     if workspace.status is not LaunchStatus.ACTIVE:
