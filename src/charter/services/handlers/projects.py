@@ -31,7 +31,7 @@ from charter.domain.projects import (
 from charter.errors import Conflict, InvalidTransition, NotFound
 from charter.services.handlers import pipelines
 from charter.services.handlers.catalog import launchable_version
-from charter.services.handlers.registry import artifact_store
+from charter.services.handlers.registry import add_group, artifact_store
 from charter.services.launch import Plan, plan, validate_parameters
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, paginate
@@ -84,11 +84,8 @@ def _create_group(ctx: HandlerContext, account: Account, project: Project, p: Pl
     if ctx.uow.registry.get_group(account.name, group.name) is not None:
         raise Conflict(f"model package group {group.name} already exists in {account.name}; "
                        f"name the project differently", group=group.name, project=project.name)
-    ctx.uow.registry.add_group(group, ctx.clock.now(), ctx.identity.principal)
-    ctx.audit(Action.CREATE_GROUP, Resource(group.crn, "ModelPackageGroup", _attrs(account)),
-              readers=list(group.readers), project=str(project.crn))
-    ctx.emit(Event(event_type("registry", "model-package-group", "created"), account.name, str(group.crn),
-                   {"group": group.name, "readers": list(group.readers), "project": project.name}))
+    add_group(ctx, group, Resource(group.crn, "ModelPackageGroup", _attrs(account)),
+              audit={"project": str(project.crn)}, data={"project": project.name})
 
 
 def _put_rules(ctx: HandlerContext, state: OrgState, account: Account, project: Project, p: Plan,

@@ -121,11 +121,8 @@ def promote(cmd: c.PromoteModelPackage, ctx: HandlerContext) -> Promotion:
                                   path=artifact.path)
     if ctx.uow.registry.get_group(central.name, target.name) is None:
         ctx.authorize(Action.CREATE_GROUP, resource)
-        ctx.uow.registry.add_group(target, ctx.clock.now(), ctx.identity.principal)
-        ctx.audit(Action.CREATE_GROUP, resource, readers=list(target.readers), source=str(group.crn))
-        ctx.emit(Event(event_type("registry", "model-package-group", "created"), central.name,
-                       str(target.crn), {"group": target.name, "readers": list(target.readers),
-                                         "origin": str(group.crn)}))
+        registry.add_group(ctx, target, resource, audit={"source": str(group.crn)},
+                           data={"origin": str(group.crn)})
     version = ctx.uow.registry.allocate_version(central.name, target.name)
     package = ModelPackage(
         account=central.name, group=target.name, version=version, format=source.format,

@@ -104,11 +104,18 @@ def create_group(cmd: c.CreateModelPackageGroup, ctx: HandlerContext) -> ModelPa
     check_readers(ctx.uow.org.load_state(), group.readers)
     if ctx.uow.registry.get_group(account.name, group.name) is not None:
         raise Conflict(f"model package group {group.name} already exists in {account.name}", group=group.name)
-    ctx.uow.registry.add_group(group, ctx.clock.now(), ctx.identity.principal)
-    ctx.audit(Action.CREATE_GROUP, _group_resource(ctx, account, group), readers=list(group.readers))
-    ctx.emit(Event(event_type("registry", "model-package-group", "created"), account.name, str(group.crn),
-                   {"group": group.name, "readers": list(group.readers)}))
+    add_group(ctx, group, _group_resource(ctx, account, group))
     return group
+
+
+def add_group(ctx: HandlerContext, group: ModelPackageGroup, resource: Resource, *,
+              audit: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> None:
+    """Store a new group (authorized by the caller) with its audit record and its ``created``
+    event; ``audit`` and ``data`` add what made it (a project, a promoted source group)."""
+    ctx.uow.registry.add_group(group, ctx.clock.now(), ctx.identity.principal)
+    ctx.audit(Action.CREATE_GROUP, resource, readers=list(group.readers), **(audit or {}))
+    ctx.emit(Event(event_type("registry", "model-package-group", "created"), group.account, str(group.crn),
+                   {"group": group.name, "readers": list(group.readers), **(data or {})}))
 
 
 def list_groups(cmd: c.ListModelPackageGroups, ctx: HandlerContext) -> Page[ModelPackageGroup]:
