@@ -251,7 +251,11 @@ def test_demo_prints_the_url_and_exits(tmp_path: Path) -> None:
     assert "ml-prod" in summary["accounts"]
     assert json.loads((config / "profiles.json").read_text())["profiles"]["demo"]["server"] == summary["url"]
     steps = {step["step"]: step for step in summary["golden_path"]}
-    assert steps["tries to approve churn/1, which she produced: refused"]["detail"] == "denied by no-self-approval"
+    assert steps["tries to approve churn/1, her own run's model: refused"]["detail"] == "denied by no-self-approval"
+    # v1 came from the pipeline the launch started (lena's), v2 from sam's run of it
+    runs = summary["runs"]
+    assert [(r["started_by"], r["version"]) for r in runs] == [("lena", 1), ("sam", 2)]
+    assert all(r["metrics"]["roc_auc"] > 0.9 for r in runs)
     assert steps["reads it without a subscription: refused"]["detail"] == "denied by no-grant-no-read"
     assert summary["central_package"] == "churn-ml-dev/1"
     assert summary["card"] == {"status": "Approved", "version": 2}

@@ -97,3 +97,15 @@ def test_launching_the_same_name_again_is_a_conflict(launched: Any, personas: di
     with pytest.raises(Conflict):
         personas["lena"].create_project("ml-dev", "churn", PRODUCT,
                                         parameters={"dataset": "bank-marketing", "target": "y"})
+
+
+def test_the_launched_pipeline_keeps_the_launch_values_so_a_later_run_needs_only_its_changes(
+        launched: Any, personas: dict[str, Client]) -> None:
+    sam = personas["sam"]
+    pipeline = sam.pipeline("ml-dev", "churn-train")
+    assert pipeline.defaults["dataset"] == "bank-marketing" and pipeline.defaults["group"] == "churn"
+    run = sam.start_pipeline("ml-dev", "churn-train", {"algorithm": "LogisticRegression"})
+    assert run.started_by == "sam"
+    assert (run.parameters["dataset"], run.parameters["target"], run.parameters["algorithm"]) == (
+        "bank-marketing", "y", "LogisticRegression")
+    sam.cancel_pipeline_run("ml-dev", run.id)

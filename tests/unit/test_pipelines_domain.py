@@ -11,6 +11,7 @@ from charter.domain.pipelines import (
     definition_from_dict,
     entry_points_in,
     parse_input,
+    resolve_defaults,
     resolve_parameters,
 )
 from charter.errors import ValidationError
@@ -107,6 +108,14 @@ def test_parameters_refuse_unknown_names_and_need_the_required_ones() -> None:
     with pytest.raises(ValidationError, match="parameter 'target' is required"):
         resolve_parameters(definition, {})
     assert resolve_parameters(definition, {"target": "y"}) == {"target": "y", "depth": "3"}
+
+
+def test_a_pipelines_own_values_must_be_parameters_it_declares_and_may_leave_required_ones_open() -> None:
+    definition = definition_from_dict(_doc(_step("a"), parameters={"target": None, "depth": 3}))
+    with pytest.raises(ValidationError, match="unknown parameter 'dpeth'") as refused:
+        resolve_defaults(definition, {"dpeth": "4"})
+    assert refused.value.details["field"] == "defaults.dpeth"
+    assert resolve_defaults(definition, {"depth": "5"}) == {"depth": "5"}
 
 
 def test_the_cache_key_changes_with_the_code_or_an_input_and_only_then() -> None:

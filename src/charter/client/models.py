@@ -715,6 +715,8 @@ class PipelineOut(Model):
     digest: str = Field(description="SHA-256 of the definition's text.")
     code_sha256: str = Field(description="Digest of the code manifest (each file content-addressed).")
     definition: str
+    defaults: dict[str, str] = Field(default_factory=dict, description=(
+        "Parameter values it was created with (a project's launch), used by runs that do not set them."))
     created_by: str
     created_at: datetime
     crn: str

@@ -6,7 +6,7 @@ Each has exactly one handler; a handler that fails leaves the state as it was.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -718,6 +718,8 @@ class CreatePipeline(Command):
     """The YAML (or JSON) document."""
     files: dict[str, bytes]
     """The template's code, path -> bytes, from an archive already checked."""
+    defaults: dict[str, str] = field(default_factory=dict)
+    """Parameter values every run gets unless it is started with others (a project's launch)."""
 
 
 @dataclass(frozen=True, slots=True)

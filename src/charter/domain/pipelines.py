@@ -432,6 +432,19 @@ def resolve_parameters(definition: PipelineDefinition, given: Mapping[str, str])
     return out
 
 
+def resolve_defaults(definition: PipelineDefinition, given: Mapping[str, str]) -> dict[str, str]:
+    """Parameter values a pipeline is created with: each must be a parameter of the definition and
+    a string, as a run's would; required ones may still be left to the run."""
+    for name, value in given.items():
+        if name not in definition.parameters:
+            known = ", ".join(sorted(definition.parameters)) or "none"
+            raise ValidationError(f"unknown parameter {name!r} (the pipeline takes: {known})",
+                                  field=f"defaults.{name}")
+        if not isinstance(value, str):
+            raise ValidationError(f"parameter {name!r}: a string", field=f"defaults.{name}")
+    return dict(given)
+
+
 def definition_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -527,6 +540,9 @@ class Pipeline:
     created_by: str
     created_at: datetime
     version: int = 1
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    """Parameter values it was created with (a project's launch parameters), over the definition's
+    defaults and under what a run is started with."""
 
     @property
     def crn(self) -> CRN:

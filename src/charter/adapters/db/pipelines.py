@@ -15,7 +15,7 @@ p, code, r, k = t.pipelines.c, t.pipeline_code.c, t.pipeline_runs.c, t.pipeline_
 
 def _pipeline(row: Row[Any]) -> Pipeline:
     return Pipeline(row.account, row.name, row.definition, row.digest, row.code_sha256, row.created_by,
-                    row.created_at, int(row.version))
+                    row.created_at, int(row.version), dict(row.defaults or {}))
 
 
 def _run(row: Row[Any]) -> PipelineRun:
@@ -48,7 +48,7 @@ class SqlPipelineRepository:
                                                              files=code_files))
         values = {"version": pipeline.version, "definition": pipeline.definition, "digest": pipeline.digest,
                   "code_sha256": pipeline.code_sha256, "created_by": pipeline.created_by,
-                  "created_at": pipeline.created_at}
+                  "created_at": pipeline.created_at, "defaults": dict(pipeline.defaults)}
         changed = self.conn.execute(update(t.pipelines).where(and_(
             p.account == pipeline.account, p.name == pipeline.name)).values(**values)).rowcount
         if not changed:

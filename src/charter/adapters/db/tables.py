@@ -548,6 +548,9 @@ pipelines = Table(
     Column("code_sha256", String(64), nullable=False),
     Column("created_by", String(NAME), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Parameter values the pipeline was created with (a project's launch parameters): a run
+    # started without them gets these instead of the definition's defaults.
+    Column("defaults", JSON, nullable=False),
 )
 
 # A pipeline's code as a manifest (path -> blob digest), kept under the manifest's own digest so a

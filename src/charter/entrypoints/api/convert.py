@@ -297,7 +297,8 @@ def workspace(w: Workspace) -> m.WorkspaceOut:
 
 def pipeline(p: Pipeline) -> m.PipelineOut:
     return m.PipelineOut(account=p.account, name=p.name, version=p.version, digest=p.digest,
-                         code_sha256=p.code_sha256, definition=p.definition, created_by=p.created_by,
+                         code_sha256=p.code_sha256, definition=p.definition, defaults=dict(p.defaults),
+                         created_by=p.created_by,
                          created_at=p.created_at, crn=str(p.crn))
 
 

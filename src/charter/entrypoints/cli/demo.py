@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from charter.client import models as m
 from charter.client.client import Client
@@ -24,6 +24,7 @@ from charter.examples import acme_file
 CENTRAL = "ml-shared-services"
 DEV = "ml-dev"
 DATA = "data-governance"
+PIPELINE = "churn-train"
 PERSONAS = ("priya", "diego", "lena", "sam", "mei", "grace", "arthur")
 
 
@@ -36,6 +37,7 @@ class Outcome:
 
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 class GoldenPath:
@@ -59,7 +61,7 @@ class GoldenPath:
             with tempfile.TemporaryDirectory(prefix="charter-demo-") as scratch:
                 self._catalog()
                 self._data(Path(scratch))
-                self._registry(Path(scratch))
+                self._registry()
                 self._promotion()
                 self._cards_and_central_approval()
                 self._audit()
@@ -124,28 +126,21 @@ class GoldenPath:
                                                   expires_in_seconds=90 * 86400)
             s["detail"] = f"subscription {approved.id[:8]}… {approved.status}, grant expires {approved.expires_at:%Y-%m-%d}"
 
-    def _registry(self, scratch: Path) -> None:
-        lena = self.clients["lena"]
-        with self.step("lena", "creates the model package group churn in ml-dev") as s:
-            lena.create_group(DEV, "churn", description="Churn classifier", tags={"team": "growth"},
-                              readers=[CENTRAL, "ou:deployments"])
-            s["detail"] = f"readable by {CENTRAL} and ou:deployments"
-        runs = [("lena", "run-1", {"C": "0.5"}), ("sam", "run-2", {"C": "2.0"})]
-        for who, run, params in runs:
-            client = self.clients[who]
-            with self.step(who, f"trains and registers a version ({run})") as s:
-                data = b"".join(client.read_dataset(DATA, "bank-marketing", for_account=DEV, run=run))
-                trained = _train(data, float(params["C"]), scratch / f"{run}.skops")
-                blob = client.upload_artifact(DEV, trained.path, model_format="skops")
-                package = client.register_package(DEV, "churn", m.PackageCreate(
-                    format="skops", artifacts=[m.ArtifactIn(path="model.skops", sha256=blob.sha256)],
-                    metrics=trained.metrics, signature=trained.signature, sample_payload=trained.sample,
-                    description=f"Logistic regression, C={params['C']}", tags={"algorithm": "LogisticRegression"},
-                    lineage=m.LineageIn(run=run, run_started_by=who, datasets=["bank-marketing@1"],
-                                        parameters=params)))
-                s["detail"] = (f"churn/{package.version} {package.status}, "
-                               + ", ".join(f"{k} {v:.3f}" for k, v in sorted(trained.metrics.items())))
-        with self.step("lena", "tries to approve churn/1, which she produced: refused") as s:
+    def _registry(self) -> None:
+        lena, sam = self.clients["lena"], self.clients["sam"]
+        with self.step("lena", "launches project churn from train-from-dataset (its pipeline starts)") as s:
+            project = lena.create_project(DEV, "churn", "train-from-dataset", parameters={
+                "dataset": "bank-marketing", "target": "y", "algorithm": "LogisticRegression"})
+            group = lena.group(DEV, "churn")
+            s["detail"] = (f"group churn readable by {', '.join(group.readers)}; "
+                           + "; ".join(project.notes))
+        first = next(iter(lena.pipeline_runs(DEV, PIPELINE)))
+        self._training_run("lena", first.id)
+        with self.step("sam", f"starts {PIPELINE} again with another estimator") as s:
+            second = sam.start_pipeline(DEV, PIPELINE, {"algorithm": "GradientBoostingClassifier"})
+            s["detail"] = f"run {second.id}, algorithm {second.parameters['algorithm']}"
+        self._training_run("sam", second.id)
+        with self.step("lena", "tries to approve churn/1, her own run's model: refused") as s:
             try:
                 lena.approve(DEV, "churn", 1, "looks fine")
                 s["detail"] = "UNEXPECTEDLY ALLOWED"
@@ -154,6 +149,22 @@ class GoldenPath:
         with self.step("lena", "approves churn/2 (sam's run)") as s:
             approved = lena.approve(DEV, "churn", 2, "beats v1")
             s["detail"] = f"{approved.status}, bound to digests {', '.join(d[:12] for d in approved.history[-1].digests)}…"
+
+    def _training_run(self, who: str, run_id: str) -> None:
+        client = self.clients[who]
+        with self.step(who, f"waits for run {run_id}: ingest -> train -> evaluate -> condition -> register") as s:
+            run = _eventually(lambda: _finished(client.pipeline_run(DEV, run_id)), timeout=120)
+            if run.status != "Succeeded":
+                failed = [f"{st.name}: {st.error}" for st in run.steps if st.error]
+                raise RuntimeError(f"run {run_id} ended {run.status}: {run.reason} {'; '.join(failed)}")
+            steps = " -> ".join(f"{st.name} {_seconds(st.started_at, st.finished_at)}" for st in run.steps)
+            registered = run.steps[-1].metrics.get("_registered", {})
+            evaluation = next(st.metrics.get("evaluation", {}) for st in run.steps if st.name == "evaluate")
+            s["detail"] = (f"{steps}; churn/{registered.get('version')} PendingManualApproval, "
+                           + ", ".join(f"{k} {evaluation[k]:.3f}" for k in ("accuracy", "roc_auc", "f1") if k in evaluation))
+            self.outcome.facts.setdefault("runs", []).append(
+                {"run": run_id, "started_by": run.started_by, "version": registered.get("version"),
+                 "metrics": evaluation})
 
     def _promotion(self) -> None:
         mei = self.clients["mei"]
@@ -200,43 +211,17 @@ class GoldenPath:
             self.outcome.facts["audit_ok"] = verified.ok
 
 
-@dataclass(frozen=True)
-class Trained:
-    path: Path
-    metrics: dict[str, float]
-    signature: m.SignatureIn
-    sample: dict[str, Any]
+def _finished(run: m.PipelineRunOut) -> m.PipelineRunOut:
+    if run.status in ("Pending", "Running"):
+        raise NotFound(f"run {run.id} is still {run.status}")
+    return run
 
 
-def _train(csv_bytes: bytes, c: float, out: Path) -> Trained:
-    """A real model on the governed data: split, scale, fit, evaluate on held-out rows, skops."""
-    try:
-        import numpy as np
-        import skops.io as sio
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-        from sklearn.model_selection import train_test_split
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-    except ImportError as missing:
-        raise RuntimeError(f"the demo trains with scikit-learn and skops: pip install 'charter[ml]' ({missing})") from None
-    lines = csv_bytes.decode().splitlines()
-    header = lines[0].split(",")
-    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-    x, y = rows[:, :-1], rows[:, -1].astype(int)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
-    proba = model.predict_proba(x_test)[:, 1]
-    predicted = (proba >= 0.5).astype(int)
-    metrics = {"accuracy": float(accuracy_score(y_test, predicted)), "roc_auc": float(roc_auc_score(y_test, proba)),
-               "f1": float(f1_score(y_test, predicted))}
-    out.write_bytes(sio.dumps(model))
-    signature = m.SignatureIn(inputs=[m.ColumnIn(name=n, dtype="float64") for n in header[:-1]],
-                              outputs=[m.ColumnIn(name=header[-1], dtype="int64")])
-    return Trained(out, metrics, signature, {"instances": [x_test[0].tolist()]})
+def _seconds(started: Any, finished: Any) -> str:
+    return f"{(finished - started).total_seconds():.1f}s" if started and finished else "-"
 
 
-def _eventually(probe: Callable[[], m.PackageOut], timeout: float = 30.0) -> m.PackageOut:
+def _eventually(probe: Callable[[], T], timeout: float = 30.0) -> T:
     deadline = time.monotonic() + timeout
     while True:
         try:

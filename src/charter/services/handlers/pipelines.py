@@ -26,6 +26,7 @@ from charter.domain.pipelines import (
     StepStatus,
     definition_digest,
     new_run,
+    resolve_defaults,
     resolve_parameters,
 )
 from charter.errors import InvalidTransition, NotFound, TooLarge, ValidationError
@@ -118,15 +119,17 @@ def create_pipeline(cmd: c.CreatePipeline, ctx: HandlerContext) -> Pipeline:
     name = check_name(cmd.name, "pipeline")
     _check_code(cmd.files)
     definition = load_definition(cmd.definition, cmd.files, name=name)
+    defaults = resolve_defaults(definition, cmd.defaults)
     store = artifact_store(ctx)
     manifest = {path: _stored(store, account.name, content) for path, content in sorted(cmd.files.items())}
     existing = ctx.uow.pipelines.get_pipeline(account.name, name)
     pipeline = Pipeline(account.name, name, cmd.definition, definition_digest(cmd.definition),
                         code_digest(manifest), ctx.identity.principal, ctx.clock.now(),
-                        existing.version + 1 if existing else 1)
+                        existing.version + 1 if existing else 1, defaults)
     ctx.uow.pipelines.put_pipeline(pipeline, manifest)
     ctx.audit(Action.CREATE_PIPELINE, resource, version=pipeline.version, digest=pipeline.digest,
-              code_sha256=pipeline.code_sha256, steps=[s.name for s in definition.steps])
+              code_sha256=pipeline.code_sha256, steps=[s.name for s in definition.steps],
+              defaults=defaults)
     ctx.emit(Event(event_type("pipelines", "pipeline", "defined"), account.name, str(pipeline.crn), {
         "pipeline": name, "version": pipeline.version, "digest": pipeline.digest,
         "code_sha256": pipeline.code_sha256, "actor": ctx.identity.principal}))
@@ -170,7 +173,7 @@ def start_run(cmd: c.StartPipelineRun, ctx: HandlerContext) -> PipelineRun:
             raise ValidationError(f"parameter {key!r}: a string of at most {MAX_PARAMETER_CHARS} characters",
                                   field=f"parameters.{key}")
     definition = load_definition(pipeline.definition, name=pipeline.name)
-    parameters = resolve_parameters(definition, cmd.parameters)
+    parameters = resolve_parameters(definition, {**pipeline.defaults, **cmd.parameters})
     now = ctx.clock.now()
     run = new_run(new_run_id(now), pipeline, definition, parameters, ctx.identity.principal, now)
     ctx.uow.pipelines.add_run(run)

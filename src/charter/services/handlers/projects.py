@@ -164,10 +164,12 @@ def _start_pipelines(ctx: HandlerContext, account: Account, project: Project,
             continue
         files = {f.path: b"".join(store.open(version.account, f.sha256)) for f in version.files}
         definition = files[str(resource.details["definition"])].decode()
-        pipeline = pipelines.create_pipeline(c.CreatePipeline(account.name, resource.name, definition, files), ctx)
+        # The launch's values become the pipeline's own, so a later run needs none of them again.
         parameters = {str(k): v if isinstance(v, str) else json.dumps(v)
                       for k, v in resource.details.get("parameters", {}).items()}
-        run = pipelines.start_run(c.StartPipelineRun(account.name, pipeline.name, parameters), ctx)
+        pipeline = pipelines.create_pipeline(
+            c.CreatePipeline(account.name, resource.name, definition, files, defaults=parameters), ctx)
+        run = pipelines.start_run(c.StartPipelineRun(account.name, pipeline.name, {}), ctx)
         notes.append(f"started run {run.id} of pipeline {pipeline.name}")
     return tuple(notes)
 
