@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from charter.adapters.artifacts.factory import artifact_store_from_url
+from charter.adapters.backup import (
+    BackupSummary,
+    Progress,
+    RestoreSummary,
+    restore_backup,
+    write_backup,
+)
 from charter.adapters.cedar import CedarPolicyEngine
 from charter.adapters.clock import SystemClock
 from charter.adapters.db.engine import make_engine
@@ -18,6 +26,7 @@ from charter.adapters.executors.local import LocalExecutor
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
 from charter.adapters.webhooks import HttpWebhookSender
 from charter.config import Settings
+from charter.domain.audit import Checkpoint
 from charter.domain.deliveries import RetryPolicy
 from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
@@ -55,18 +64,13 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
     def uow_factory(*, readonly: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock, org_cache=org_cache)
 
+    artifacts = _artifacts(settings)
     key_file = settings.resolved_audit_key_file
     trail = AuditTrail(
         signer=Ed25519FileSigner(key_file),
         witness=FileWitness(settings.audit_witness_file),
         clock=clock,
         checkpoint_every=settings.audit_checkpoint_every,
-    )
-    artifacts = artifact_store_from_url(
-        settings.resolved_artifact_store_url,
-        s3_endpoint_url=settings.s3_endpoint_url,
-        s3_multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
-        s3_multipart_part_bytes=settings.s3_multipart_part_bytes,
     )
     bus = MessageBus(
         uow_factory=uow_factory,
@@ -100,3 +104,44 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
     runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
                             poll_seconds=settings.pipeline_poll_seconds)
     return Platform(settings, engine, bus, artifacts, dispatcher, runner)
+
+
+def _artifacts(settings: Settings) -> ArtifactStore:
+    return artifact_store_from_url(
+        settings.resolved_artifact_store_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+        s3_multipart_part_bytes=settings.s3_multipart_part_bytes,
+    )
+
+
+def backup(settings: Settings, out: Path, *, artifacts: bool = True,
+           progress: Progress | None = None) -> BackupSummary:
+    """``charter backup``: the database (and the blobs) of these settings into one file."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        return write_backup(engine, _artifacts(settings) if artifacts else None, out,
+                            **({"progress": progress} if progress else {}))
+    finally:
+        engine.dispose()
+
+
+def restore(settings: Settings, archive: Path, *, progress: Progress | None = None) -> RestoreSummary:
+    """``charter restore``: a backup into the empty database and artifact store of these settings.
+    A witness already there (a server that ran on this data dir) is moved aside, not overwritten."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.resolved_audit_key_file
+    key_id = Ed25519FileSigner(key_file).key_id if key_file.exists() else None
+    witness = FileWitness(settings.audit_witness_file)
+
+    def replace_witness(checkpoint: Checkpoint) -> None:
+        if witness.path.exists():
+            witness.path.rename(witness.path.with_name(f"{witness.path.name}.before-restore"))
+        witness.write(checkpoint)
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        return restore_backup(engine, _artifacts(settings), archive, key_id=key_id, witness=replace_witness,
+                              **({"progress": progress} if progress else {}))
+    finally:
+        engine.dispose()

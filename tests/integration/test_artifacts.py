@@ -257,6 +257,13 @@ def test_a_blob_is_visible_only_in_its_own_account(backend: Backend) -> None:
     assert backend.store.stat("ml-prod", info.sha256) is None
 
 
+def test_digests_lists_every_blob_of_an_account_and_only_its_own(backend: Backend) -> None:
+    a, b = backend.store.put("ml-dev", [b"model"]), backend.store.put("ml-dev", [b"other"])
+    backend.store.put("ml-prod", [b"prod only"])
+    assert sorted(backend.store.digests("ml-dev")) == sorted([a.sha256, b.sha256])
+    assert list(backend.store.digests("ml-test")) == []
+
+
 def test_a_matching_expected_digest_is_accepted(backend: Backend) -> None:
     info = backend.store.put("ml-dev", [b"model"], expected_sha256=sha(b"model"))
     assert info.sha256 == sha(b"model")

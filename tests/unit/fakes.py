@@ -752,6 +752,10 @@ class MemoryArtifactStore:
         data = self.blobs.get((account, sha256))
         return None if data is None else BlobInfo(account, sha256, len(data))
 
+    def digests(self, account: str) -> Iterator[str]:
+        check_name(account, "account")
+        return iter([sha for (owner, sha) in list(self.blobs) if owner == account])
+
     def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
         check_name(dst_account, "account")
         source = self.open(src_account, sha256)

@@ -451,6 +451,10 @@ class ArtifactStore(Protocol):
         """The stored blob's size, or None when the account holds no such blob."""
         ...
 
+    def digests(self, account: str) -> Iterator[str]:
+        """The digest of every blob the account holds (for backups), in no particular order."""
+        ...
+
     def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
         """Make the blob of ``src_account`` available in ``dst_account``; idempotent and atomic.
 

@@ -23,6 +23,8 @@ from typing import BinaryIO
 from charter.adapters.artifacts import CHUNK_BYTES
 from charter.adapters.artifacts.pipelined import PipelinedWriter, kernel_copy_verified
 from charter.domain.artifacts import (
+    ALGORITHM,
+    SHA256_PATTERN,
     STAGING,
     BlobInfo,
     Digester,
@@ -111,6 +113,15 @@ class FileArtifactStore:
             raise IntegrityError(f"the stored blob {sha256} in account {account} is not a regular file",
                                  account=account, sha256=sha256)
         return BlobInfo(account, sha256, found.st_size)
+
+    def digests(self, account: str) -> Iterator[str]:
+        top = self._inside(f"{check_name(account, 'account')}/{ALGORITHM}")
+        if not top.is_dir():
+            return
+        for path in sorted(top.glob("*/*/*")):
+            if SHA256_PATTERN.fullmatch(path.name) and path.parent.parent.name == path.name[:2] \
+                    and path.parent.name == path.name[2:4] and path.is_file() and not path.is_symlink():
+                yield path.name
 
     def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
         check_name(dst_account, "account")

@@ -42,6 +42,8 @@ from charter.adapters.artifacts import (
     S3Credentials,
 )
 from charter.domain.artifacts import (
+    ALGORITHM,
+    SHA256_PATTERN,
     STAGING,
     BlobInfo,
     Digester,
@@ -255,6 +257,23 @@ class S3ArtifactStore:
     def stat(self, account: str, sha256: str) -> BlobInfo | None:
         size = self._size(self._bucket(account), self._key(account, sha256))
         return None if size is None else BlobInfo(account, sha256, size)
+
+    def digests(self, account: str) -> Iterator[str]:
+        bucket = self._bucket(account)
+        top = f"{check_name(account, 'account')}/{ALGORITHM}/"
+        prefix = f"{self._prefix}/{top}" if self._prefix else top
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    name = str(item["Key"]).rsplit("/", 1)[-1]
+                    if SHA256_PATTERN.fullmatch(name) and item["Key"] == self._key(account, name):
+                        yield name
+        except ClientError as error:
+            if _code(error) == "NoSuchBucket":
+                return
+            raise _failure("list blobs", error) from error
+        except BotoCoreError as error:
+            raise _failure("list blobs", error) from error
 
     def copy(self, src_account: str, dst_account: str, sha256: str) -> BlobInfo:
         src_bucket, src_key = self._bucket(src_account), self._key(src_account, sha256)

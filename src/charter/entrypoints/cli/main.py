@@ -20,6 +20,7 @@ from charter.client.client import Client
 from charter.config import Settings
 from charter.entrypoints.cli import account_requests as account_requests_cli
 from charter.entrypoints.cli import apply_products
+from charter.entrypoints.cli import backup as backup_cli
 from charter.entrypoints.cli import cards as cards_cli
 from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
@@ -114,6 +115,29 @@ def init(
         f"Created organization [bold]{result.org.name}[/] with principal [bold]{result.admin}[/] "
         f"(org-admin in the management account).\n\nAdmin token (shown once, store it now):\n\n"
         f"  {result.bearer}\n\nNext: charter server, then charter login --server URL --token TOKEN"))
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    out: backup_cli.OutFile,
+    artifacts: backup_cli.Artifacts = True,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Back up the database and the artifact store into one file (a consistent snapshot)."""
+    backup_cli.backup_command(ctx, _settings(data_dir, database_url), out, artifacts)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    archive: backup_cli.ArchiveFile,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Restore a backup into an empty database (SQLite or PostgreSQL) and artifact store."""
+    backup_cli.restore_command(ctx, _settings(data_dir, database_url), archive)
 
 
 @app.command()
