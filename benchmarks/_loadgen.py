@@ -77,9 +77,12 @@ def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main() -> int:
     spec = json.loads(sys.argv[1])
-    host = urlsplit(spec["url"]).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"refusing to send load to a non-loopback host: {host}")
+    # ``urls``: several servers behind no balancer; client i talks to urls[i % len(urls)].
+    urls = list(spec.get("urls") or [spec["url"]])
+    for url in urls:
+        host = urlsplit(url).hostname
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"refusing to send load to a non-loopback host: {host}")
     concurrency = int(spec.get("concurrency", 4))
     duration = float(spec.get("duration", 5.0))
     max_requests = int(spec.get("max_requests", 20000))
@@ -112,8 +115,8 @@ def main() -> int:
             times.append(time.perf_counter_ns() - s0)
         return time.perf_counter_ns() - t0, times
 
-    def worker() -> None:
-        with httpx.Client(base_url=spec["url"], headers=spec.get("headers", {}), timeout=30) as http:
+    def worker(url: str) -> None:
+        with httpx.Client(base_url=url, headers=spec.get("headers", {}), timeout=30) as http:
             http.get(spec.get("warmup_path", "/healthz"))
             start_gate.wait()
             while time.monotonic() < deadline[0]:
@@ -130,7 +133,8 @@ def main() -> int:
                         for kept, elapsed in zip(step_samples, outcome[1], strict=True):
                             kept.append(elapsed)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(urls[i % len(urls)],), daemon=True)
+               for i in range(concurrency)]
     for thread in threads:
         thread.start()
     time.sleep(0.5)  # let every worker connect

@@ -333,8 +333,8 @@ def throughput(charter: CharterServer, peer: MLflowRegistry | None, *, rounds: i
 
 # --- figure 2 ------------------------------------------------------------------------------------
 
-def populate(platform: Any, versions: int, batch: int) -> dict[str, Any]:
-    """``versions`` packages in BIG_GROUP, written through the repository, every 10th approved.
+def populate(platform: Any, versions: int, batch: int, group: str = BIG_GROUP) -> dict[str, Any]:
+    """``versions`` packages in ``group`` (BIG_GROUP), written through the repository, every 10th approved.
 
     Each batch is one transaction. Every version number comes from ``allocate_version``, as a
     registration takes it; the rows are the repository's own (``add_package``), sent as one
@@ -362,15 +362,15 @@ def populate(platform: Any, versions: int, batch: int) -> dict[str, Any]:
     artifact = Artifact("model.skops", 1024, hashlib.sha256(b"bench").hexdigest())
     started = time.monotonic()
     with platform.bus.uow_factory() as uow:
-        uow.registry.add_group(ModelPackageGroup(ACCOUNT, BIG_GROUP, "100,000 versions"), now, "sam")
+        uow.registry.add_group(ModelPackageGroup(ACCOUNT, group, f"{versions:,} versions"), now, "sam")
         uow.commit()
     written = 0
     while written < versions:
         with platform.bus.uow_factory() as uow:
             packages = []
             for _ in range(min(batch, versions - written)):
-                version = uow.registry.allocate_version(ACCOUNT, BIG_GROUP)
-                package = ModelPackage(ACCOUNT, BIG_GROUP, version, ModelFormat.SKOPS, (artifact,),
+                version = uow.registry.allocate_version(ACCOUNT, group)
+                package = ModelPackage(ACCOUNT, group, version, ModelFormat.SKOPS, (artifact,),
                                        Lineage("sam", f"run-{version}"), now,
                                        metrics=(("auc", 0.9),))
                 if version % APPROVE_EVERY == 0:

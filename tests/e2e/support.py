@@ -118,7 +118,7 @@ class ServerProcess:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 90.0) -> ServerProcess:
         for _attempt in range(3):  # the port picked may be taken before the server binds it
             self.port = free_port()
             self.env = charter_env(self.config_dir, self.data_dir, **self.extra_env)
