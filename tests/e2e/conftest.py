@@ -3,6 +3,7 @@ per persona. Tests that change the organization put it back before they return."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,13 +19,28 @@ def acme_yaml() -> str:
     return ACME_YAML.read_text()
 
 
-@pytest.fixture(scope="session")
+def _s3_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings that put every account's artifacts in a fresh bucket of the session's SeaweedFS."""
+    from tests.seaweed import CREDENTIALS, SeaweedFS
+
+    s3: SeaweedFS = request.getfixturevalue("seaweedfs")
+    bucket = f"charter-e2e-{uuid.uuid4().hex[:8]}"
+    s3.client.create_bucket(Bucket=bucket)
+    return {"CHARTER_ARTIFACT_STORE_URL": f"s3://{bucket}/artifacts", "CHARTER_S3_ENDPOINT_URL": s3.endpoint,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS.secret_access_key, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+# Every test on the session's server runs twice: with the artifact stores on local files (the
+# embedded default) and on a real S3 server (SeaweedFS), as an organization that scales out runs.
+@pytest.fixture(scope="session", params=["file", "s3"], ids=["artifacts-on-files", "artifacts-on-s3"])
 def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("charter-e2e")
+    root = tmp_path_factory.mktemp(f"charter-e2e-{request.param}")
     data_dir, config_dir = root / "data", root / "config"
     config_dir.mkdir()
     admin_token = init_org(data_dir, config_dir)
-    proc = ServerProcess(data_dir, config_dir, root / "server.log", admin_token).start()
+    store = _s3_store(request) if request.param == "s3" else {}
+    proc = ServerProcess(data_dir, config_dir, root / "server.log", admin_token, extra_env=store).start()
     try:
         yield proc
     finally:
