@@ -38,7 +38,6 @@ def onnx_model() -> bytes:
 def unloadable_onnx_model() -> bytes:
     """A well-formed ONNX file (it passes the registry's format check) that no runtime can load: its
     one node is an operator that does not exist."""
-    import onnx
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])

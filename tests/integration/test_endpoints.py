@@ -15,7 +15,13 @@ import pytest
 from charter.bootstrap import Platform
 from charter.domain import commands as c
 from charter.domain.endpoints import Endpoint, RevisionStatus
-from charter.errors import InvalidTransition, NotFound, PermissionDenied, ServiceUnavailable, ValidationError
+from charter.errors import (
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    ValidationError,
+)
 from charter.services.endpoint_operations import BusEndpointOperations, invoke
 from charter.services.ports import RolloutStatus
 from tests.endpoints_support import SAMPLE, publish, publish_unloadable

@@ -111,6 +111,10 @@ class EndpointSupervisor:
 
     def run_forever(self, stop: threading.Event) -> None:
         self._stop = stop
+        try:
+            self.launcher.warm()  # the template imports the model runtimes while nothing waits on it
+        except OSError:
+            log.exception("the endpoint worker template did not start")
         while not stop.is_set():
             try:
                 self.reconcile()

@@ -579,6 +579,10 @@ class WorkerLauncher(Protocol):
         """A new worker process for the model file at ``model_path``; it loads in the background."""
         ...
 
+    def warm(self) -> None:
+        """Get ready to start workers quickly (the warm template), before the first is asked for."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -218,6 +218,10 @@ class ForkTemplateLauncher:
         worker.started.wait(10)
         return worker
 
+    def warm(self) -> None:
+        with self._lock:
+            self._template()
+
     def close(self) -> None:
         with self._lock:
             workers = list(self._by_pid.values())
