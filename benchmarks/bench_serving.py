@@ -119,7 +119,9 @@ mlflow.sklearn.save_model(model, {str(model_dir)!r}, signature=infer_signature(x
                 [str(executable), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
                  "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                # It runs `uvicorn` by name: its venv's bin must come first on PATH.
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                     "PATH": os.pathsep.join([str(executable.parent), os.environ.get("PATH", "")])})
         started = time.monotonic()
         while time.monotonic() - started < startup_timeout:
             if self.process.poll() is not None:

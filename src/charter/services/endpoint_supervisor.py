@@ -103,6 +103,7 @@ class EndpointSupervisor:
         self._captures: dict[tuple[str, str], list[bytes]] = {}
         self._capture_since: dict[tuple[str, str], float] = {}
         self._capture_lock = threading.Lock()
+        self._warmed = False
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -111,10 +112,6 @@ class EndpointSupervisor:
 
     def run_forever(self, stop: threading.Event) -> None:
         self._stop = stop
-        try:
-            self.launcher.warm()  # the template imports the model runtimes while nothing waits on it
-        except OSError:
-            log.exception("the endpoint worker template did not start")
         while not stop.is_set():
             try:
                 self.reconcile()
@@ -138,6 +135,11 @@ class EndpointSupervisor:
         with self.bus.uow_factory(readonly=True) as uow:
             endpoints = uow.endpoints.all()
         wanted = {(e.account, e.name) for e in endpoints}
+        if endpoints and not self._warmed:
+            # The template imports the model runtimes (seconds) once some endpoint exists: a server
+            # that serves none never pays for it.
+            self._warmed = True
+            self.launcher.warm()
         for endpoint in endpoints:
             key = (endpoint.account, endpoint.name)
             serving = endpoint.serving

@@ -170,6 +170,7 @@ def _child(job: dict[str, Any]) -> None:
     code = 1
     try:
         os.setsid()
+        _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 1)
@@ -182,6 +183,19 @@ def _child(job: dict[str, Any]) -> None:
             traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """On Linux, end with the template: a server killed outright leaves no worker behind (the
+    template itself ends when the server's end of its standard input closes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the template ended before the call took effect
+            os._exit(1)
 
 
 def template() -> int:
