@@ -44,7 +44,7 @@ def serving(platform: Platform) -> Iterator[Platform]:
     thread.join(30)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 90.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -149,7 +149,7 @@ def test_a_killed_worker_is_restarted_and_meanwhile_requests_get_503(serving: Pl
     [worker] = serving.endpoints.status(TEST, "churn")
     os.kill(worker["pid"], signal.SIGKILL)
     refused = 0
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             answer = invoke(org.bus, TEST, "churn", SAMPLE, identity=org.identity("mei"))
