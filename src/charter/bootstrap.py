@@ -23,6 +23,8 @@ from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import SqlUnitOfWork
 from charter.adapters.executors.local import LocalExecutor
+from charter.adapters.serving.launcher import ForkTemplateLauncher
+from charter.adapters.serving.metrics import PrometheusServingMetrics
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
 from charter.adapters.webhooks import HttpWebhookSender
 from charter.config import Settings
@@ -31,6 +33,7 @@ from charter.domain.deliveries import RetryPolicy
 from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
 from charter.services.dispatch import Dispatcher, DispatchSettings
+from charter.services.endpoint_supervisor import EndpointSupervisor, SupervisorSettings
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
 from charter.services.pipeline_runner import PipelineRunner
@@ -45,9 +48,11 @@ class Platform:
     artifacts: ArtifactStore
     dispatcher: Dispatcher
     pipelines: PipelineRunner
+    endpoints: EndpointSupervisor
 
     def close(self) -> None:
         self.pipelines.close()
+        self.endpoints.close()
         self.engine.dispose()
 
 
@@ -103,7 +108,19 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} (known: local)")
     runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
                             poll_seconds=settings.pipeline_poll_seconds)
-    return Platform(settings, engine, bus, artifacts, dispatcher, runner)
+    supervisor = EndpointSupervisor(
+        bus, ForkTemplateLauncher(settings.data_dir / "endpoints"), PrometheusServingMetrics(),
+        settings.data_dir / "endpoints",
+        SupervisorSettings(
+            poll_seconds=settings.endpoint_poll_seconds,
+            rollout_timeout_seconds=settings.endpoint_rollout_timeout_seconds,
+            request_timeout_seconds=settings.endpoint_request_timeout_seconds,
+            max_rows=settings.endpoint_max_rows,
+            capture_batch=settings.endpoint_capture_batch,
+            capture_flush_seconds=settings.endpoint_capture_flush_seconds,
+        ),
+    )
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor)
 
 
 def _artifacts(settings: Settings) -> ArtifactStore:

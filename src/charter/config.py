@@ -140,6 +140,32 @@ class Settings(BaseSettings):
         default=True, description="`charter server` runs the pipeline runner, which claims pending runs "
         "and executes them.",
     )
+    endpoints_in_server: bool = Field(
+        default=True, description="`charter server` runs the serving supervisor: endpoint workers (a "
+        "process per replica), blue/green rollouts, restarts of crashed workers, invocations.",
+    )
+    endpoint_rollout_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How long a new endpoint revision's workers have to "
+        "load their model and answer the sample payload before the rollout is Failed.",
+    )
+    endpoint_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the serving supervisor reconciles workers with the "
+        "endpoints' revisions and restarts crashed workers (it also wakes at once on a change).",
+    )
+    endpoint_request_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long an invocation waits for a worker's answer.",
+    )
+    endpoint_max_rows: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Rows one invocation may send.",
+    )
+    endpoint_capture_batch: int = Field(
+        default=100, ge=1, description="Captured request/response pairs written to the artifact store "
+        "together (data capture).",
+    )
+    endpoint_capture_flush_seconds: float = Field(
+        default=5.0, gt=0, description="A data-capture batch is written at the latest this long after "
+        "its first pair.",
+    )
 
     @field_validator("webhook_allow_private_networks")
     @classmethod

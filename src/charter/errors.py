@@ -83,6 +83,13 @@ class ServerError(CharterError):
     type_name = "InternalError"
 
 
+class ServiceUnavailable(CharterError):
+    """The server is up but cannot serve this now (an endpoint whose workers are restarting)."""
+
+    status = 503
+    type_name = "ServiceUnavailable"
+
+
 class ConnectionFailed(CharterError):
     """The client could not reach the server."""
 
@@ -103,6 +110,7 @@ ERROR_TYPES: dict[str, type[CharterError]] = {
         TooLarge,
         IntegrityError,
         ServerError,
+        ServiceUnavailable,
         ConnectionFailed,
     )
 }

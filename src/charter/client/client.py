@@ -537,3 +537,40 @@ class Client:
         response = self._request("GET", f"/api/v1/accounts/{account}/pipeline-runs/{run_id}/steps/{step}/log",
                                  params={"offset": offset})
         return response.content, response.headers.get("x-charter-step-status", "")
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def deploy_endpoint(self, account: str, name: str, packages: list[str] | list[m.VariantIn], *,
+                        replicas: int = 1, capture_percent: float = 0.0, reason: str = "") -> m.EndpointOut:
+        """Create the endpoint or give it a new configuration revision (rolled out blue/green: it
+        answers at once with the revision Updating). ``packages``: CRNs (equal weights) or variants."""
+        variants = [v if isinstance(v, m.VariantIn) else m.VariantIn(package=v) for v in packages]
+        return self._send("POST", m.EndpointOut, f"/accounts/{account}/endpoints/{name}",
+                          m.EndpointDeploy(variants=variants, replicas=replicas, capture_percent=capture_percent,
+                                           reason=reason))
+
+    def endpoints(self, account: str) -> Iterator[m.EndpointOut]:
+        return self._pages(m.EndpointOut, f"/accounts/{account}/endpoints")
+
+    def endpoint(self, account: str, name: str) -> m.EndpointOut:
+        return self._get(m.EndpointOut, f"/accounts/{account}/endpoints/{name}")
+
+    def rollback_endpoint(self, account: str, name: str, *, reason: str = "") -> m.EndpointOut:
+        return self._send("POST", m.EndpointOut, f"/accounts/{account}/endpoints/{name}/rollback",
+                          m.EndpointChange(reason=reason))
+
+    def delete_endpoint(self, account: str, name: str, *, reason: str = "") -> m.EndpointOut:
+        return self._parse(m.EndpointOut, self._request("DELETE", f"/api/v1/accounts/{account}/endpoints/{name}",
+                                                        params={"reason": reason}))
+
+    def endpoint_captures(self, account: str, name: str) -> Iterator[m.CaptureOut]:
+        return self._pages(m.CaptureOut, f"/accounts/{account}/endpoints/{name}/captures")
+
+    def invoke_endpoint(self, account: str, name: str, payload: dict[str, Any]) -> m.InvocationOut:
+        """Predictions: ``{"instances": [[...], ...]}`` or ``{"inputs": {"column": [...]}}``."""
+        return self._parse(m.InvocationOut, self._request(
+            "POST", f"/api/v1/accounts/{account}/endpoints/{name}/invocations", json=payload))
+
+    def metrics(self) -> str:
+        """The serving metrics, Prometheus text format."""
+        return self._request("GET", "/metrics").text

@@ -757,3 +757,84 @@ class PipelineRunOut(Model):
     layers: list[list[str]] = Field(description="The steps in layers: each depends only on earlier ones.")
     steps: list[StepStateOut]
     crn: str
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+class VariantIn(Request):
+    package: str = Field(description="Model package CRN, e.g. crn:charter:ml-shared-services:registry:"
+                         "model-package/churn-ml-dev/1 (another account's, read under its group's policy).")
+    weight: float = Field(1.0, gt=0, description="Share of the traffic, relative to the other variants.")
+    name: str | None = Field(None, max_length=63, description="Default: <group>-v<version>.")
+
+
+class EndpointDeploy(Request):
+    variants: list[VariantIn] = Field(min_length=1, max_length=10)
+    replicas: int = Field(1, ge=1, le=16, description="Worker processes per variant.")
+    capture_percent: float = Field(0.0, ge=0, le=100, description="Data capture: the share of "
+                                   "requests whose request and response are kept.")
+    reason: str = Field("", max_length=2000)
+
+
+class EndpointChange(Request):
+    reason: str = Field("", max_length=2000)
+
+
+class VariantOut(Model):
+    name: str
+    package: str
+    weight: float
+    format: str
+    model_sha256: str
+    inputs: list[ColumnOut] | None = None
+
+
+class RevisionOut(Model):
+    revision: int
+    status: Literal["Updating", "InService", "Failed", "Superseded"]
+    status_reason: str | None = None
+    variants: list[VariantOut]
+    replicas: int
+    capture_percent: float
+    created_by: str
+    created_at: datetime
+    reason: str
+    finished_at: datetime | None = None
+    rollback_of: int | None = None
+
+
+class WorkerOut(Model):
+    revision: int
+    variant: str
+    pid: int | None
+    state: Literal["starting", "ready", "down"]
+    serving: bool
+    restarts: int
+
+
+class EndpointOut(Model):
+    account: str
+    name: str
+    crn: str
+    status: Literal["Creating", "InService", "Updating", "Failed"]
+    serving_revision: int | None
+    latest_revision: int
+    created_by: str
+    created_at: datetime
+    revisions: list[RevisionOut] = Field(description="Every configuration revision, oldest first.")
+    workers: list[WorkerOut] = Field(default_factory=list, description="This server's worker processes.")
+
+
+class CaptureOut(Model):
+    sha256: str = Field(description="The batch's digest in the endpoint account's artifact store.")
+    records: int
+    size: int
+    created_at: datetime
+
+
+class InvocationOut(Model):
+    predictions: list[Any]
+    endpoint: str
+    revision: int
+    variant: str
+    package: str

@@ -36,6 +36,9 @@ class ActionGroup(StrEnum):
     REQUEST_ACCOUNT = "org:Request"
     LAUNCH_PRODUCTS = "catalog:Launch"
     WRITE_PIPELINES = "pipelines:Write"
+    MANAGE_ENDPOINTS = "endpoints:Manage"
+    INVOKE_ENDPOINTS = "endpoints:Invoke"
+    READ_METRICS = "endpoints:Metrics"
 
 
 class Action(StrEnum):
@@ -126,6 +129,14 @@ class Action(StrEnum):
     LIST_PIPELINE_RUNS = "pipelines:ListPipelineRuns"
     READ_PIPELINE_RUN = "pipelines:DescribePipelineRun"
     READ_PIPELINE_LOGS = "pipelines:GetStepLog"
+    DEPLOY_ENDPOINT = "endpoints:DeployEndpoint"
+    ROLLBACK_ENDPOINT = "endpoints:RollbackEndpoint"
+    DELETE_ENDPOINT = "endpoints:DeleteEndpoint"
+    LIST_ENDPOINTS = "endpoints:ListEndpoints"
+    READ_ENDPOINT = "endpoints:DescribeEndpoint"
+    LIST_ENDPOINT_CAPTURES = "endpoints:ListCaptures"
+    INVOKE_ENDPOINT = "endpoints:InvokeEndpoint"
+    READ_METRICS = "endpoints:ReadMetrics"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -219,6 +230,14 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_PIPELINE_RUNS: (ActionGroup.READ,),
     Action.READ_PIPELINE_RUN: (ActionGroup.READ,),
     Action.READ_PIPELINE_LOGS: (ActionGroup.READ,),
+    Action.DEPLOY_ENDPOINT: (ActionGroup.MANAGE_ENDPOINTS,),
+    Action.ROLLBACK_ENDPOINT: (ActionGroup.MANAGE_ENDPOINTS,),
+    Action.DELETE_ENDPOINT: (ActionGroup.MANAGE_ENDPOINTS,),
+    Action.LIST_ENDPOINTS: (ActionGroup.READ,),
+    Action.READ_ENDPOINT: (ActionGroup.READ,),
+    Action.LIST_ENDPOINT_CAPTURES: (ActionGroup.READ,),
+    Action.INVOKE_ENDPOINT: (ActionGroup.INVOKE_ENDPOINTS,),
+    Action.READ_METRICS: (ActionGroup.READ_METRICS,),
 }
 
 

@@ -777,3 +777,74 @@ class CreatePipelineFromArchive(Command):
     name: str
     chunks: Iterable[bytes]
     max_bytes: int
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class VariantSpec:
+    package: str
+    """A model package CRN, possibly in another account (read under its group's resource policy)."""
+    weight: float = 1.0
+    name: str | None = None
+    """Defaults to ``<group>-v<version>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeployEndpoint(Command):
+    """Create an endpoint, or give it a new configuration revision rolled out blue/green."""
+
+    account: str
+    name: str
+    variants: tuple[VariantSpec, ...]
+    replicas: int = 1
+    capture_percent: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackEndpoint(Command):
+    """A new revision with the configuration before the one that serves."""
+
+    account: str
+    name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEndpoint(Command):
+    account: str
+    name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GetEndpoint(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListEndpoints(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class ListEndpointCaptures(Query):
+    account: str
+    name: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeInvocation(Query):
+    """Only the decision that the caller may invoke the endpoint (the hot path reads nothing else)."""
+
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMetrics(Query):
+    pass

@@ -36,10 +36,19 @@ def server_app(platform: Platform) -> FastAPI:
         if platform.settings.pipelines_in_server:
             platform.bus.outbox_listeners.append(platform.pipelines.wake)
             pipelines.start()
+        endpoints = threading.Thread(target=platform.endpoints.run_forever, args=(stop,),
+                                     name="charter-endpoints", daemon=True)
+        if platform.settings.endpoints_in_server:
+            platform.bus.endpoints = platform.endpoints
+            platform.bus.outbox_listeners.append(platform.endpoints.wake)
+            endpoints.start()
         try:
             yield
         finally:
             stop.set()
+            platform.endpoints.wake()
+            if endpoints.is_alive():
+                await asyncio.to_thread(endpoints.join, 30)
             platform.dispatcher.wake()
             if dispatcher.is_alive():
                 await asyncio.to_thread(dispatcher.join, 30)

@@ -27,7 +27,13 @@ from charter.errors import CharterError, NotFound, PermissionDenied, ServerError
 from charter.services.audit import AuditTrail
 from charter.services.authentication import authenticate
 from charter.services.authorization import Authorizer
-from charter.services.ports import ArtifactStore, Clock, UnitOfWork, UnitOfWorkFactory
+from charter.services.ports import (
+    ArtifactStore,
+    Clock,
+    EndpointRuntime,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 M = TypeVar("M", bound=Message)
 
@@ -93,6 +99,8 @@ class MessageBus:
     clock: Clock
     limits: Limits = field(default_factory=Limits)
     artifacts: ArtifactStore | None = None
+    endpoints: EndpointRuntime | None = None
+    """Where invocations are served (the serving supervisor of this process), when it runs one."""
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
     outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
     """Called after a commit that wrote events, so a dispatcher in this process starts at once

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from charter.domain.account_requests import AccountRequest, RequestStatus
@@ -34,8 +35,9 @@ from charter.domain.datasets import (
     SubscriptionStatus,
 )
 from charter.domain.deliveries import Delivery, DeliveryStatus
+from charter.domain.endpoints import Capture, Endpoint
 from charter.domain.events import Event
-from charter.domain.identity import ApiToken, Session
+from charter.domain.identity import ApiToken, Identity, Session
 from charter.domain.org import (
     Account,
     BusPolicy,
@@ -341,6 +343,26 @@ class PipelineRepository(Protocol):
                    run_id: str, at: datetime) -> None: ...
 
 
+class EndpointRepository(Protocol):
+    def get(self, account: str, name: str) -> Endpoint | None:
+        """The endpoint with every revision, oldest first."""
+        ...
+    def add(self, endpoint: Endpoint) -> None: ...
+    def save(self, endpoint: Endpoint) -> None:
+        """Store the endpoint's serving revision and every revision (new ones inserted, the others'
+        status updated)."""
+        ...
+    def delete(self, account: str, name: str) -> None: ...
+    def list_endpoints(self, account: str, after: str | None, limit: int) -> list[Endpoint]: ...
+    def all(self) -> list[Endpoint]:
+        """Every endpoint of every account (what the serving supervisor reconciles)."""
+        ...
+    def add_capture(self, capture: Capture) -> None: ...
+    def list_captures(self, account: str, endpoint: str, after: str | None, limit: int) -> list[Capture]:
+        """An endpoint's capture batches, oldest first, after the digest ``after``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def org(self) -> OrgRepository: ...
@@ -368,6 +390,8 @@ class UnitOfWork(Protocol):
     def projects(self) -> ProjectRepository: ...
     @property
     def pipelines(self) -> PipelineRepository: ...
+    @property
+    def endpoints(self) -> EndpointRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -510,3 +534,112 @@ class PipelineExecutor(Protocol):
     max_parallel: int
 
     def run_step(self, job: StepJob, cancel: threading.Event) -> StepResult: ...
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+class EndpointRuntime(Protocol):
+    """Where invocations are served: the supervisor of the endpoint workers in this process."""
+
+    def invoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``payload`` against the serving revision's signature, send it to a healthy
+        worker of a variant chosen by weight, and return the predictions with the revision, the
+        variant and its package. NotFound when nothing serves; ServiceUnavailable when no worker
+        of the chosen variant is up."""
+        ...
+
+    def wake(self) -> None:
+        """Reconcile now (a command changed what should be served)."""
+        ...
+
+
+class Worker(Protocol):
+    """One endpoint worker process: a model loaded once, answering over a persistent local channel."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def alive(self) -> bool:
+        """Started and not ended."""
+        ...
+
+    def ready(self) -> bool:
+        """Its model is loaded and it listens."""
+        ...
+
+    def failure(self) -> str | None:
+        """Why it ended (a model that failed to load, a crash), None while it runs."""
+        ...
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request and its answer; ConnectionError when the worker is gone or does not answer."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class WorkerLauncher(Protocol):
+    def start(self, label: str, model_path: str, model_format: str) -> Worker:
+        """A new worker process for the model file at ``model_path``; it loads in the background."""
+        ...
+
+    def warm(self) -> None:
+        """Get ready to start workers quickly (the warm template), before the first is asked for."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ServingMetrics(Protocol):
+    def observe(self, account: str, endpoint: str, variant: str, seconds: float, error: bool) -> None: ...
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition (Prometheus text format) and its content type."""
+        ...
+
+
+# ---- Paste verbatim into src/charter/services/ports.py (both the endpoints and the deployments
+# ---- helper do; the merge keeps one copy). Imports needed: StrEnum, dataclass, Any, Identity.
+
+class RolloutStatus(StrEnum):
+    UPDATING = "Updating"      # the revision's workers are starting / being health-checked
+    IN_SERVICE = "InService"   # the revision serves all of the endpoint's traffic
+    FAILED = "Failed"          # it never got healthy (reason says why); the previous one keeps serving
+    SUPERSEDED = "Superseded"  # a later revision was asked for before this one finished
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """Where one configuration revision of an endpoint stands (blue/green: a new revision takes
+    traffic only once its workers are healthy)."""
+
+    revision: int
+    status: RolloutStatus
+    reason: str | None
+    serving_revision: int | None   # the revision that serves traffic now (None: nothing serves yet)
+    serving_package: str | None    # its package CRN (single-variant endpoints), None when nothing serves
+
+
+class EndpointOperations(Protocol):
+    """What a deployment execution needs of the endpoints service. Every call acts as ``identity``
+    (the deployment's runAs service principal) and is authorized and audited like a person's.
+    Errors are charter.errors types (NotFound, PermissionDenied, ValidationError, Conflict...)."""
+
+    def deploy(self, identity: Identity, account: str, endpoint: str, package: str, *,
+               reason: str) -> int:
+        """Create the endpoint, or update it blue/green, to serve the one package ``package`` (a
+        model package CRN, possibly in another account, read under its group's resource policy).
+        Returns the new configuration revision at once; the rollout goes on in the background."""
+        ...
+
+    def rollout(self, identity: Identity, account: str, endpoint: str, revision: int) -> Rollout: ...
+
+    def invoke(self, identity: Identity, account: str, endpoint: str,
+               payload: dict[str, Any]) -> dict[str, Any]:
+        """One invocation, ``{"instances": [[...], ...]}`` or ``{"inputs": {"col": [...]}}``;
+        returns at least ``{"predictions": [...]}`` (one per row)."""
+        ...
+
+    def rollback(self, identity: Identity, account: str, endpoint: str, *, reason: str) -> int:
+        """Go back to the configuration before the current one; returns the new revision."""
+        ...

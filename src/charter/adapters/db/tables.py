@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -595,4 +596,49 @@ pipeline_step_cache = Table(
     Column("metrics", JSON, nullable=False),
     Column("run_id", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# --- endpoints ------------------------------------------------------------------------------
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("serving_revision", Integer, nullable=True),
+    Column("created_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Each configuration an endpoint was given, with how its rollout went: the endpoint's history.
+endpoint_revisions = Table(
+    "endpoint_revisions",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("endpoint", String(NAME), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("variants", JSON, nullable=False),
+    Column("replicas", Integer, nullable=False),
+    Column("capture_percent", Float, nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("rollback_of", Integer, nullable=True),
+    ForeignKeyConstraint(["account", "endpoint"], ["endpoints.account", "endpoints.name"], ondelete="CASCADE"),
+)
+
+# Batches of captured request/response pairs (JSON lines in the endpoint account's artifact store).
+endpoint_captures = Table(
+    "endpoint_captures",
+    metadata,
+    Column("account", String(NAME), primary_key=True),
+    Column("endpoint", String(NAME), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("records", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_endpoint_captures_time", "account", "endpoint", "created_at"),
 )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from charter import __version__
 from charter.bootstrap import Platform
 from charter.client.models import Health
+from charter.domain.commands import ReadMetrics
 from charter.entrypoints.api import errors
+from charter.entrypoints.api.deps import Caller
+from charter.entrypoints.api.fast import in_thread
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
 from charter.entrypoints.api.routes import (
     account_requests,
@@ -15,6 +19,7 @@ from charter.entrypoints.api.routes import (
     cards,
     catalog,
     datasets,
+    endpoints,
     events,
     iam,
     org,
@@ -25,7 +30,8 @@ from charter.entrypoints.api.routes import (
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router)
+           datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router,
+           endpoints.router)
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -41,6 +47,15 @@ def create_app(platform: Platform) -> FastAPI:
     errors.install(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes,
                        large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes))
+
+    @app.get("/metrics", tags=["endpoints"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    async def metrics(request: Request) -> Response:
+        """Serving metrics in the Prometheus text format: per endpoint and variant, requests,
+        errors and a latency histogram. Needs a bearer token of a principal holding a role."""
+        await in_thread(Caller(request), ReadMetrics())
+        body, content_type = platform.endpoints.metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def health() -> Health:

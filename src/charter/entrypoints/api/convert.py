@@ -18,6 +18,7 @@ from charter.domain.cards import ModelCard, to_document
 from charter.domain.catalog import Grant, Portfolio, Product, ProductVersion, Share
 from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription
 from charter.domain.deliveries import Delivery
+from charter.domain.endpoints import Capture, Endpoint, Revision
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
     Account,
@@ -314,3 +315,27 @@ def pipeline_run(r: PipelineRun) -> m.PipelineRunOut:
         parameters=dict(r.parameters), started_by=r.started_by, status=str(r.status),
         reason=r.reason, created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at,
         cancel_requested=r.cancel_requested, layers=definition.layers(), steps=steps, crn=str(r.crn))
+
+
+def endpoint(e: Endpoint, workers: list[dict[str, Any]] | None = None) -> m.EndpointOut:
+    return m.EndpointOut(
+        account=e.account, name=e.name, crn=str(e.crn), status=str(e.status),
+        serving_revision=e.serving_revision, latest_revision=e.latest.number, created_by=e.created_by,
+        created_at=e.created_at, revisions=[revision(r) for r in e.revisions],
+        workers=[m.WorkerOut(**w) for w in workers or []])
+
+
+def revision(r: Revision) -> m.RevisionOut:
+    return m.RevisionOut(
+        revision=r.number, status=str(r.status), status_reason=r.status_reason,
+        variants=[m.VariantOut(name=v.name, package=v.package, weight=v.weight, format=v.format,
+                               model_sha256=v.model_sha256,
+                               inputs=None if v.inputs is None else [m.ColumnOut(name=c.name, dtype=c.dtype)
+                                                                     for c in v.inputs])
+                  for v in r.variants],
+        replicas=r.replicas, capture_percent=r.capture_percent, created_by=r.created_by,
+        created_at=r.created_at, reason=r.reason, finished_at=r.finished_at, rollback_of=r.rollback_of)
+
+
+def capture(k: Capture) -> m.CaptureOut:
+    return m.CaptureOut(sha256=k.sha256, records=k.records, size=k.size, created_at=k.created_at)

@@ -1,0 +1,1 @@
+"""Endpoint workers: model processes apart from the control plane, and the channel to them."""

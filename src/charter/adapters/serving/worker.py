@@ -1,0 +1,245 @@
+"""An endpoint worker: one process, one model loaded once, answering predictions on a Unix socket.
+
+``python -m charter.adapters.serving.worker --template`` is the warm template: it imports the model
+runtimes once, then forks a worker per request read on its standard input (one JSON line each) and
+reports each fork's pid and each worker's exit on its standard output. A worker is thus its own
+process without paying the runtimes' import (seconds for scikit-learn and skops) each time.
+
+Models are loaded only from safe formats: skops (types outside scikit-learn, NumPy and SciPy are
+refused) and ONNX. Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from charter.adapters.serving import wire
+
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+LOAD_FAILED = 3
+
+Predict = Callable[[list[list[Any]]], list[Any]]
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+def _preload() -> None:
+    """Import what loading and running a model needs, before any fork."""
+    for module in ("numpy", "sklearn", "sklearn.linear_model", "sklearn.ensemble", "sklearn.tree",
+                   "sklearn.pipeline", "sklearn.preprocessing", "skops.io", "onnxruntime"):
+        with contextlib.suppress(ImportError):
+            __import__(module)
+
+
+def load_skops(path: str) -> Predict:
+    import numpy as np
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as error:  # noqa: BLE001 - any failure to read the file is a load failure
+        raise ModelLoadError(f"not a readable skops file: {error}") from None
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise ModelLoadError(f"the skops file holds types outside scikit-learn, NumPy and SciPy: "
+                             f"{', '.join(refused[:10])}")
+    try:
+        model = sio.load(path, trusted=untrusted)
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"the skops file did not load: {error}") from None
+    if not callable(getattr(model, "predict", None)):
+        raise ModelLoadError(f"the skops file holds a {type(model).__name__}, which cannot predict")
+
+    def predict(rows: list[list[Any]]) -> list[Any]:
+        numeric = all(not isinstance(v, str) for row in rows for v in row)
+        result: list[Any] = model.predict(np.asarray(rows, dtype=float if numeric else object)).tolist()
+        return result
+
+    return predict
+
+
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
+               "tensor(int32)": "int32", "tensor(string)": "object"}
+
+
+def load_onnx(path: str) -> Predict:
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one request's rows are few: threads would cost more than save
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"the ONNX model did not load: {error}") from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelLoadError(f"the ONNX model takes {len(inputs)} inputs; endpoints serve models with one "
+                             "tensor input")
+    name, dtype = inputs[0].name, _ONNX_TYPES.get(inputs[0].type)
+    if dtype is None:
+        raise ModelLoadError(f"the ONNX model's input is a {inputs[0].type}, which endpoints do not feed")
+    output = session.get_outputs()[0].name
+
+    def predict(rows: list[list[Any]]) -> list[Any]:
+        result: list[Any] = session.run([output], {name: np.asarray(rows, dtype=dtype)})[0].tolist()
+        return result
+
+    return predict
+
+
+def load(path: str, model_format: str) -> Predict:
+    if model_format == "skops":
+        return load_skops(path)
+    if model_format == "onnx":
+        return load_onnx(path)
+    raise ModelLoadError(f"unknown model format {model_format!r}")
+
+
+def _answer(predict: Predict, request: dict[str, Any]) -> dict[str, Any]:
+    op = request.get("op")
+    if op == "ping":
+        return {"ok": True, "pid": os.getpid()}
+    if op != "predict" or not isinstance(request.get("rows"), list):
+        return {"ok": False, "kind": "request", "error": f"unknown request {op!r}"}
+    try:
+        return {"ok": True, "predictions": predict(request["rows"])}
+    except (ValueError, TypeError, IndexError) as error:
+        return {"ok": False, "kind": "input", "error": str(error)[:1000]}
+    except Exception as error:  # noqa: BLE001 - reported to the caller, the worker goes on
+        return {"ok": False, "kind": "model", "error": f"{type(error).__name__}: {str(error)[:1000]}"}
+
+
+def _connection(conn: socket.socket, predict: Predict) -> None:
+    with conn:
+        while True:
+            try:
+                request = wire.receive(conn)
+            except (wire.ChannelClosed, OSError, ValueError):
+                return
+            try:
+                wire.send(conn, _answer(predict, request))
+            except (OSError, ValueError):
+                return
+
+
+def serve(socket_path: str, model_path: str, model_format: str, status_path: str) -> int:
+    """Load the model, then answer on ``socket_path`` until terminated. A model that fails to load
+    leaves its reason in ``status_path`` and ends the worker with LOAD_FAILED."""
+    try:
+        predict = load(model_path, model_format)
+    except ModelLoadError as error:
+        _write(status_path, {"error": str(error)})
+        return LOAD_FAILED
+    except Exception as error:  # noqa: BLE001
+        _write(status_path, {"error": f"{type(error).__name__}: {error}"})
+        return LOAD_FAILED
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(128)
+    _write(status_path, {"ready": True, "pid": os.getpid()})
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=_connection, args=(conn, predict), daemon=True).start()
+
+
+def _write(path: str, doc: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def _child(job: dict[str, Any]) -> None:
+    """In the forked worker: its own session and output, then serve; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        _die_with_parent()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        code = serve(job["socket"], job["model"], job["format"], job["status"])
+    except BaseException:  # noqa: BLE001 - whatever happens, the child must not return into the template
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """On Linux, end with the template: a server killed outright leaves no worker behind (the
+    template itself ends when the server's end of its standard input closes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the template ended before the call took effect
+            os._exit(1)
+
+
+def template() -> int:
+    _preload()
+    out = sys.stdout
+    stdin = sys.stdin.fileno()
+    buffer = b""
+
+    def report(doc: dict[str, Any]) -> None:
+        out.write(json.dumps(doc) + "\n")
+        out.flush()
+
+    while True:
+        ready, _, _ = select.select([stdin], [], [], 0.05)
+        if ready:
+            data = os.read(stdin, 65536)
+            if not data:
+                return 0  # the supervisor went away: its workers are stopped by it or by their session
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                job = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(job)
+                report({"started": job["id"], "pid": pid})
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            report({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--template"]:
+        return template()
+    if len(argv) == 5 and argv[0] == "--serve":
+        return serve(*argv[1:])
+    print("usage: worker --template | --serve SOCKET MODEL FORMAT STATUS", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
