@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -19,13 +20,16 @@ from charter.adapters.signing import Ed25519FileSigner, FileWitness
 from charter.adapters.webhooks import HttpWebhookSender
 from charter.config import Settings
 from charter.domain.deliveries import RetryPolicy
+from charter.domain.identity import Identity
+from charter.errors import ServerError
 from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
+from charter.services.deployment_runner import DeploymentRunner
 from charter.services.dispatch import Dispatcher, DispatchSettings
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
 from charter.services.pipeline_runner import PipelineRunner
-from charter.services.ports import ArtifactStore
+from charter.services.ports import ArtifactStore, EndpointOperations, Rollout
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Platform:
     artifacts: ArtifactStore
     dispatcher: Dispatcher
     pipelines: PipelineRunner
+    deployments: DeploymentRunner
 
     def close(self) -> None:
         self.pipelines.close()
@@ -99,4 +104,36 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} (known: local)")
     runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
                             poll_seconds=settings.pipeline_poll_seconds)
-    return Platform(settings, engine, bus, artifacts, dispatcher, runner)
+    deployments = DeploymentRunner(
+        bus, endpoint_operations(settings, bus), poll_seconds=settings.deployment_poll_seconds,
+        lease_seconds=settings.deployment_lease_seconds,
+        rollout_timeout_seconds=settings.deployment_rollout_timeout_seconds,
+        rollout_poll_seconds=settings.deployment_rollout_poll_seconds,
+        smoke_requests=settings.deployment_smoke_requests)
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner, deployments)
+
+
+class NotConfiguredEndpoints:
+    """Stands in for the endpoints service until it is merged (``BusEndpointOperations``): every call
+    raises, so a deployment stage fails with this reason and production is never touched."""
+
+    REASON = ("no endpoints service is configured in this build of Charter (the deployment runner has "
+              "nothing to deploy to)")
+
+    def deploy(self, identity: Identity, account: str, endpoint: str, package: str, *, reason: str) -> int:
+        raise ServerError(self.REASON, account=account, endpoint=endpoint)
+
+    def rollout(self, identity: Identity, account: str, endpoint: str, revision: int) -> Rollout:
+        raise ServerError(self.REASON, account=account, endpoint=endpoint)
+
+    def invoke(self, identity: Identity, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise ServerError(self.REASON, account=account, endpoint=endpoint)
+
+    def rollback(self, identity: Identity, account: str, endpoint: str, *, reason: str) -> int:
+        raise ServerError(self.REASON, account=account, endpoint=endpoint)
+
+
+def endpoint_operations(settings: Settings, bus: MessageBus) -> EndpointOperations:
+    """THE place where the deployment runner's EndpointOperations is built: replace this with the
+    endpoints service's ``BusEndpointOperations(bus, ...)`` when it is merged."""
+    return NotConfiguredEndpoints()

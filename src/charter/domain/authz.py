@@ -36,6 +36,9 @@ class ActionGroup(StrEnum):
     REQUEST_ACCOUNT = "org:Request"
     LAUNCH_PRODUCTS = "catalog:Launch"
     WRITE_PIPELINES = "pipelines:Write"
+    START_DEPLOYMENTS = "deployments:Start"
+    DECIDE_DEPLOYMENTS = "deployments:Decide"
+    OPERATE_DEPLOYMENTS = "deployments:Operate"
 
 
 class Action(StrEnum):
@@ -126,6 +129,16 @@ class Action(StrEnum):
     LIST_PIPELINE_RUNS = "pipelines:ListPipelineRuns"
     READ_PIPELINE_RUN = "pipelines:DescribePipelineRun"
     READ_PIPELINE_LOGS = "pipelines:GetStepLog"
+    CREATE_DEPLOYMENT_PIPELINE = "deployments:CreateDeploymentPipeline"
+    LIST_DEPLOYMENT_PIPELINES = "deployments:ListDeploymentPipelines"
+    READ_DEPLOYMENT_PIPELINE = "deployments:DescribeDeploymentPipeline"
+    START_DEPLOYMENT = "deployments:StartExecution"
+    LIST_DEPLOYMENT_EXECUTIONS = "deployments:ListExecutions"
+    READ_DEPLOYMENT_EXECUTION = "deployments:DescribeExecution"
+    APPROVE_DEPLOYMENT = "deployments:ApproveProduction"
+    REJECT_DEPLOYMENT = "deployments:RejectProduction"
+    RETRY_DEPLOYMENT = "deployments:RetryExecution"
+    ROLLBACK_DEPLOYMENT = "deployments:RollbackProduction"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -219,6 +232,17 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_PIPELINE_RUNS: (ActionGroup.READ,),
     Action.READ_PIPELINE_RUN: (ActionGroup.READ,),
     Action.READ_PIPELINE_LOGS: (ActionGroup.READ,),
+    # A deployment pipeline is created by launching its project (the launcher's permission).
+    Action.CREATE_DEPLOYMENT_PIPELINE: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_DEPLOYMENT_PIPELINES: (ActionGroup.READ,),
+    Action.READ_DEPLOYMENT_PIPELINE: (ActionGroup.READ,),
+    Action.START_DEPLOYMENT: (ActionGroup.START_DEPLOYMENTS,),
+    Action.LIST_DEPLOYMENT_EXECUTIONS: (ActionGroup.READ,),
+    Action.READ_DEPLOYMENT_EXECUTION: (ActionGroup.READ,),
+    Action.APPROVE_DEPLOYMENT: (ActionGroup.DECIDE_DEPLOYMENTS,),
+    Action.REJECT_DEPLOYMENT: (ActionGroup.DECIDE_DEPLOYMENTS,),
+    Action.RETRY_DEPLOYMENT: (ActionGroup.OPERATE_DEPLOYMENTS,),
+    Action.ROLLBACK_DEPLOYMENT: (ActionGroup.OPERATE_DEPLOYMENTS,),
 }
 
 

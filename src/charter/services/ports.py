@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from charter.domain.account_requests import AccountRequest, RequestStatus
@@ -34,8 +35,9 @@ from charter.domain.datasets import (
     SubscriptionStatus,
 )
 from charter.domain.deliveries import Delivery, DeliveryStatus
+from charter.domain.deployments import DeploymentPipeline, Execution
 from charter.domain.events import Event
-from charter.domain.identity import ApiToken, Session
+from charter.domain.identity import ApiToken, Identity, Session
 from charter.domain.org import (
     Account,
     BusPolicy,
@@ -341,6 +343,40 @@ class PipelineRepository(Protocol):
                    run_id: str, at: datetime) -> None: ...
 
 
+class DeploymentRepository(Protocol):
+    """Deployment pipelines and their executions. Saves of an execution are conditional on the
+    revision it was read at."""
+
+    def get_pipeline(self, account: str, name: str) -> DeploymentPipeline | None: ...
+    def put_pipeline(self, pipeline: DeploymentPipeline) -> None: ...
+    def list_pipelines(self, account: str, after: str | None, limit: int) -> list[DeploymentPipeline]: ...
+    def add_execution(self, execution: Execution) -> None: ...
+    def get_execution(self, execution_id: str) -> Execution | None: ...
+    def find_by_event(self, account: str, pipeline: str, event_id: str) -> Execution | None: ...
+
+    def save_execution(self, execution: Execution) -> bool:
+        """Store ``execution`` as the revision after ``execution.revision``; False, storing
+        nothing, when the stored one is no longer at that revision (someone else moved it)."""
+        ...
+
+    def list_executions(self, account: str, pipeline: str, after: str | None, limit: int) -> list[Execution]:
+        """A pipeline's executions, newest first, after the execution id ``after``."""
+        ...
+
+    def unfinished(self, account: str, pipeline: str) -> list[Execution]: ...
+
+    def claim_runnable(self, now: datetime, limit: int) -> list[Execution]:
+        """Executions to take up now (unclaimed, or a claim that ran out), locked until the
+        transaction ends (rows another transaction holds are skipped on PostgreSQL)."""
+        ...
+
+    def has_runnable(self, now: datetime) -> bool: ...
+
+    def claim_expired(self, now: datetime, limit: int) -> list[Execution]:
+        """Executions whose approval request ran out, locked as ``claim_runnable`` locks."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def org(self) -> OrgRepository: ...
@@ -368,6 +404,8 @@ class UnitOfWork(Protocol):
     def projects(self) -> ProjectRepository: ...
     @property
     def pipelines(self) -> PipelineRepository: ...
+    @property
+    def deployments(self) -> DeploymentRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -506,3 +544,49 @@ class PipelineExecutor(Protocol):
     max_parallel: int
 
     def run_step(self, job: StepJob, cancel: threading.Event) -> StepResult: ...
+
+
+# --- endpoints, as a deployment execution needs them ---------------------------------------
+
+class RolloutStatus(StrEnum):
+    UPDATING = "Updating"      # the revision's workers are starting / being health-checked
+    IN_SERVICE = "InService"   # the revision serves all of the endpoint's traffic
+    FAILED = "Failed"          # it never got healthy (reason says why); the previous one keeps serving
+    SUPERSEDED = "Superseded"  # a later revision was asked for before this one finished
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """Where one configuration revision of an endpoint stands (blue/green: a new revision takes
+    traffic only once its workers are healthy)."""
+
+    revision: int
+    status: RolloutStatus
+    reason: str | None
+    serving_revision: int | None   # the revision that serves traffic now (None: nothing serves yet)
+    serving_package: str | None    # its package CRN (single-variant endpoints), None when nothing serves
+
+
+class EndpointOperations(Protocol):
+    """What a deployment execution needs of the endpoints service. Every call acts as ``identity``
+    (the deployment's runAs service principal) and is authorized and audited like a person's.
+    Errors are charter.errors types (NotFound, PermissionDenied, ValidationError, Conflict...)."""
+
+    def deploy(self, identity: Identity, account: str, endpoint: str, package: str, *,
+               reason: str) -> int:
+        """Create the endpoint, or update it blue/green, to serve the one package ``package`` (a
+        model package CRN, possibly in another account, read under its group's resource policy).
+        Returns the new configuration revision at once; the rollout goes on in the background."""
+        ...
+
+    def rollout(self, identity: Identity, account: str, endpoint: str, revision: int) -> Rollout: ...
+
+    def invoke(self, identity: Identity, account: str, endpoint: str,
+               payload: dict[str, Any]) -> dict[str, Any]:
+        """One invocation, ``{"instances": [[...], ...]}`` or ``{"inputs": {"col": [...]}}``;
+        returns at least ``{"predictions": [...]}`` (one per row)."""
+        ...
+
+    def rollback(self, identity: Identity, account: str, endpoint: str, *, reason: str) -> int:
+        """Go back to the configuration before the current one; returns the new revision."""
+        ...
