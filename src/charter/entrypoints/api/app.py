@@ -15,6 +15,7 @@ from charter.entrypoints.api.routes import (
     cards,
     catalog,
     datasets,
+    deployments,
     events,
     iam,
     org,
@@ -25,7 +26,8 @@ from charter.entrypoints.api.routes import (
 
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
-           datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router)
+           datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router,
+           deployments.router)
 
 
 def create_app(platform: Platform) -> FastAPI:
