@@ -360,8 +360,8 @@ class ModelCardOut(Model):
 # --- events ---------------------------------------------------------------------------------
 
 class EventTargetOut(Model):
-    kind: str = Field(description="handler, bus or webhook.")
-    value: str = Field(description="The handler's name, the target account or the webhook URL.")
+    kind: str = Field(description="handler, bus, webhook or deployment.")
+    value: str = Field(description="The handler's name, the target account, the webhook URL or the deployment pipeline.")
     run_as: str | None = Field(None, description="The service principal a handler acts as.")
 
 
@@ -633,7 +633,7 @@ class ProjectUpdateIn(Request):
 
 
 class ProvisionedResourceOut(Model):
-    kind: Literal["model-package-group", "event-rule", "pipeline"]
+    kind: Literal["model-package-group", "event-rule", "pipeline", "deployment-pipeline"]
     crn: str
     name: str
     details: dict[str, Any]
