@@ -233,6 +233,9 @@ class Dispatcher:
             pipeline = uow.deployments.get_pipeline(delivery.bus, name)
         if pipeline is None:
             raise DeliveryError(f"no deployment pipeline {name!r} in {delivery.bus}", permanent=True)
+        if not pipeline.enabled:
+            raise DeliveryError(f"deployment pipeline {name} of {delivery.bus} is disabled (its project was "
+                                "terminated)", permanent=True)
         identity = Identity(principal=pipeline.run_as, credential_id=f"rule:{delivery.bus}/{delivery.rule}",
                             principal_kind="service")
         command = c.StartDeploymentExecution(delivery.bus, name, event.id, event.subject,
