@@ -32,7 +32,9 @@ from charter.domain.audit import Checkpoint
 from charter.domain.deliveries import RetryPolicy
 from charter.services.audit import AuditTrail
 from charter.services.authorization import Authorizer
+from charter.services.deployment_runner import DeploymentRunner
 from charter.services.dispatch import Dispatcher, DispatchSettings
+from charter.services.endpoint_operations import BusEndpointOperations
 from charter.services.endpoint_supervisor import EndpointSupervisor, SupervisorSettings
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
@@ -49,6 +51,7 @@ class Platform:
     dispatcher: Dispatcher
     pipelines: PipelineRunner
     endpoints: EndpointSupervisor
+    deployments: DeploymentRunner
 
     def close(self) -> None:
         self.pipelines.close()
@@ -120,7 +123,13 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
             capture_flush_seconds=settings.endpoint_capture_flush_seconds,
         ),
     )
-    return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor)
+    deployments = DeploymentRunner(
+        bus, BusEndpointOperations(bus), poll_seconds=settings.deployment_poll_seconds,
+        lease_seconds=settings.deployment_lease_seconds,
+        rollout_timeout_seconds=settings.deployment_rollout_timeout_seconds,
+        rollout_poll_seconds=settings.deployment_rollout_poll_seconds,
+        smoke_requests=settings.deployment_smoke_requests)
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor, deployments)
 
 
 def _artifacts(settings: Settings) -> ArtifactStore:

@@ -166,6 +166,27 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A data-capture batch is written at the latest this long after "
         "its first pair.",
     )
+    deployments_in_server: bool = Field(
+        default=True, description="`charter server` runs the deployment runner, which takes up the "
+        "executions of deployment pipelines and runs their stages, and expires approval requests.",
+    )
+    deployment_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How long the deployment runner waits when no execution is runnable.",
+    )
+    deployment_lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a server holds an execution it runs without a word "
+        "(it renews the claim while it works); a server that died leaves it to another after this.",
+    )
+    deployment_rollout_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="How long a deploy stage waits for the new endpoint revision to "
+        "be in service before it fails (the previous revision keeps serving).",
+    )
+    deployment_rollout_poll_seconds: float = Field(
+        default=0.2, gt=0, description="How often a deploy stage asks how the rollout stands.",
+    )
+    deployment_smoke_requests: int = Field(
+        default=3, ge=1, le=1000, description="Invocations of production the smoke-prod stage makes.",
+    )
 
     @field_validator("webhook_allow_private_networks")
     @classmethod

@@ -25,7 +25,7 @@ SAMPLE_PATH_VALUES = {"account": "ml-dev", "name": "lena", "token_id": "00000000
                       "dataset": "bank-marketing", "subscription_id": "0" * 32,
                       "portfolio": "ml-projects", "product": "train-from-dataset", "target": "ou:workloads",
                       "pattern": "lead-data-scientist", "path": "product.yaml", "request_id": "0" * 32,
-                      "run_id": "0" * 32, "step": "train"}
+                      "run_id": "0" * 32, "step": "train", "execution": "0" * 32}
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/org/apply": {"document": EXAMPLE.read_text(), "plan": True},
     "/api/v1/tokens": {"principal": "lena"},
@@ -66,6 +66,10 @@ SAMPLE_BODIES.update({
         "variants": [{"package": "crn:charter:ml-shared-services:registry:model-package/churn/1"}]},
     "/api/v1/accounts/{account}/endpoints/{name}/rollback": {"reason": "r"},
     "/api/v1/accounts/{account}/endpoints/{name}/invocations": {"instances": [[1.0, 2.0]]},
+    "/api/v1/accounts/{account}/deployment-pipelines/{name}/approve": {"comment": "ok"},
+    "/api/v1/accounts/{account}/deployment-pipelines/{name}/reject": {"comment": "no"},
+    "/api/v1/accounts/{account}/deployment-pipelines/{name}/retry": {},
+    "/api/v1/accounts/{account}/deployment-pipelines/{name}/rollback": {"reason": "bad"},
 })
 SAMPLE_RAW_BODIES = {"/api/v1/accounts/{account}/pipelines/{name}": b"not a tar.gz",
                      "/api/v1/accounts/{account}/artifacts": b"model bytes",
@@ -187,7 +191,7 @@ def test_pages_follow_the_cursor_to_the_end(api: TestClient, org: Org) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert names == sorted(names) and len(names) == len(set(names)) == 9
+    assert names == sorted(names) and len(names) == len(set(names)) == 10
 
 
 def test_a_page_larger_than_the_limit_is_refused(api: TestClient, org: Org) -> None:

@@ -30,8 +30,9 @@ from charter.domain.datasets import (
     SubscriptionStatus,
 )
 from charter.domain.deliveries import Delivery, DeliveryStatus
+from charter.domain.deployments import RUNNABLE, DeploymentPipeline, Execution, ExecutionStatus
 from charter.domain.events import Event
-from charter.domain.identity import ApiToken, Session
+from charter.domain.identity import ApiToken, Identity, Session
 from charter.domain.names import check_name
 from charter.domain.org import (
     Account,
@@ -49,7 +50,8 @@ from charter.domain.pipelines import Pipeline, PipelineRun
 from charter.domain.plan import builtin_roles
 from charter.domain.projects import Project, Workspace
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
-from charter.errors import Conflict, IntegrityError, NotFound, ValidationError
+from charter.errors import Conflict, IntegrityError, NotFound, PermissionDenied, ValidationError
+from charter.services.ports import Rollout, RolloutStatus
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Data:
     projects: dict[tuple[str, str], Project] = field(default_factory=dict)
     workspaces: dict[tuple[str, str], Workspace] = field(default_factory=dict)
     pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
+    deployment_pipelines: dict[tuple[str, str], DeploymentPipeline] = field(default_factory=dict)
+    executions: dict[str, Execution] = field(default_factory=dict)
     pipeline_code: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     pipeline_runs: dict[str, PipelineRun] = field(default_factory=dict)
     step_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
@@ -278,6 +282,10 @@ class FakeRegistryRepository:
 
     def add_group(self, group: ModelPackageGroup, created_at: datetime, created_by: str) -> None:
         self.d.groups[(group.account, group.name)] = (group, 1)
+
+    def set_readers(self, account: str, name: str, readers: tuple[str, ...]) -> None:
+        group, version = self.d.groups[(account, name)]
+        self.d.groups[(account, name)] = (replace(group, readers=readers), version)
 
     def list_groups(self, account: str, after: str | None, limit: int) -> list[ModelPackageGroup]:
         return [grp for (a, n), (grp, _) in sorted(self.d.groups.items())
@@ -629,6 +637,62 @@ class FakePipelineRepository:
         self.d.step_cache.setdefault((account, key), (dict(outputs), dict(metrics)))
 
 
+class FakeDeploymentRepository:
+    def __init__(self, data: Data) -> None:
+        self.d = data
+
+    def get_pipeline(self, account: str, name: str) -> DeploymentPipeline | None:
+        return self.d.deployment_pipelines.get((account, name))
+
+    def put_pipeline(self, pipeline: DeploymentPipeline) -> None:
+        self.d.deployment_pipelines[(pipeline.account, pipeline.name)] = pipeline
+
+    def list_pipelines(self, account: str, after: str | None, limit: int) -> list[DeploymentPipeline]:
+        return [p for (a, n), p in sorted(self.d.deployment_pipelines.items())
+                if a == account and (after is None or n > after)][:limit]
+
+    def add_execution(self, execution: Execution) -> None:
+        if self.find_by_event(execution.account, execution.pipeline, execution.event_id) is not None:
+            raise Conflict("an execution of this event exists")
+        self.d.executions[execution.id] = execution
+
+    def get_execution(self, execution_id: str) -> Execution | None:
+        return self.d.executions.get(execution_id)
+
+    def find_by_event(self, account: str, pipeline: str, event_id: str) -> Execution | None:
+        return next((e for e in self.d.executions.values()
+                     if (e.account, e.pipeline, e.event_id) == (account, pipeline, event_id)), None)
+
+    def save_execution(self, execution: Execution) -> bool:
+        stored = self.d.executions.get(execution.id)
+        if stored is None or stored.revision != execution.revision:
+            return False
+        self.d.executions[execution.id] = replace(execution, revision=execution.revision + 1)
+        return True
+
+    def list_executions(self, account: str, pipeline: str, after: str | None, limit: int) -> list[Execution]:
+        found = sorted((e for e in self.d.executions.values() if (e.account, e.pipeline) == (account, pipeline)),
+                       key=lambda e: e.id, reverse=True)
+        return [e for e in found if after is None or e.id < after][:limit]
+
+    def unfinished(self, account: str, pipeline: str) -> list[Execution]:
+        return sorted((e for e in self.d.executions.values()
+                       if (e.account, e.pipeline) == (account, pipeline) and not e.status.finished), key=lambda e: e.id)
+
+    def claim_runnable(self, now: datetime, limit: int) -> list[Execution]:
+        return sorted((e for e in self.d.executions.values() if e.status in RUNNABLE
+                       and (e.claimed_until is None or e.claimed_until < now)),
+                      key=lambda e: (e.updated_at, e.id))[:limit]
+
+    def has_runnable(self, now: datetime) -> bool:
+        return bool(self.claim_runnable(now, 1))
+
+    def claim_expired(self, now: datetime, limit: int) -> list[Execution]:
+        return sorted((e for e in self.d.executions.values() if e.status is ExecutionStatus.AWAITING_APPROVAL
+                       and e.approval_expires_at is not None and e.approval_expires_at <= now),
+                      key=lambda e: e.id)[:limit]
+
+
 class FakeUnitOfWork:
     """Works on a copy of the data; commit swaps it in, so an abandoned unit leaves nothing behind."""
 
@@ -653,6 +717,7 @@ class FakeUnitOfWork:
         self.account_requests = FakeAccountRequestRepository(self.data)
         self.projects = FakeProjectRepository(self.data)
         self.pipelines = FakePipelineRepository(self.data)
+        self.deployments = FakeDeploymentRepository(self.data)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -665,7 +730,7 @@ class FakeUnitOfWork:
         self.data = copy.deepcopy(self.data)
         for repo in (self.org, self.tokens, self.sessions, self.audit, self.outbox, self.registry,
                      self.cards, self.deliveries, self.datasets, self.catalog, self.account_requests,
-                     self.projects, self.pipelines):
+                     self.projects, self.pipelines, self.deployments):
             repo.d = self.data
         self.committed = True
         for cb in self._callbacks:
@@ -763,3 +828,110 @@ class MemoryArtifactStore:
             return self.put(dst_account, source, expected_sha256=sha256)
         except ValidationError as mismatch:  # the source no longer hashes to its name
             raise IntegrityError(f"blob {sha256} of {src_account} is corrupt", **mismatch.details) from None
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+Predict = Callable[[str, list[list[Any]]], list[Any]]
+
+
+def _first_feature_positive(package: str, rows: list[list[Any]]) -> list[Any]:
+    return [int(float(row[0]) > 0) for row in rows]
+
+
+@dataclass
+class _Revision:
+    revision: int
+    package: str
+    status: RolloutStatus
+    reason: str | None = None
+    polls: int = 0
+
+
+@dataclass
+class FakeEndpoints:
+    """EndpointOperations in memory: blue/green revisions that get healthy after ``polls_to_healthy``
+    rollout reads (or never, for the accounts in ``never_healthy``), and a model ``predict``
+    (package, rows) -> predictions. Every call is kept in ``calls`` with who made it."""
+
+    predict: Predict = _first_feature_positive
+    polls_to_healthy: int = 1
+    never_healthy: set[str] = field(default_factory=set)
+    failing_invocations: set[str] = field(default_factory=set)
+    """Accounts whose invocations raise (a broken model)."""
+    delay_seconds: dict[str, float] = field(default_factory=dict)
+    allowed: set[str] | None = None
+    """Principals the fake lets act (None: anyone); the others are refused as policy would."""
+    revisions: dict[tuple[str, str], list[_Revision]] = field(default_factory=dict)
+    serving: dict[tuple[str, str], int] = field(default_factory=dict)
+    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(operation, principal, account, endpoint)."""
+
+    def _check(self, operation: str, identity: Identity, account: str, endpoint: str) -> None:
+        self.calls.append((operation, identity.principal, account, endpoint))
+        if self.allowed is not None and identity.principal not in self.allowed:
+            raise PermissionDenied(f"{identity.principal} may not {operation} {endpoint} in {account}",
+                                   policy="default-deny")
+
+    def _new(self, account: str, endpoint: str, package: str, status: RolloutStatus) -> int:
+        revisions = self.revisions.setdefault((account, endpoint), [])
+        for earlier in revisions:
+            if earlier.status is RolloutStatus.UPDATING:
+                earlier.status = RolloutStatus.SUPERSEDED
+        revision = _Revision(len(revisions) + 1, package, status)
+        revisions.append(revision)
+        if status is RolloutStatus.IN_SERVICE:
+            self.serving[(account, endpoint)] = revision.revision
+        return revision.revision
+
+    def deploy(self, identity: Identity, account: str, endpoint: str, package: str, *, reason: str) -> int:
+        self._check("deploy", identity, account, endpoint)
+        return self._new(account, endpoint, package, RolloutStatus.UPDATING)
+
+    def serving_package(self, account: str, endpoint: str) -> str | None:
+        number = self.serving.get((account, endpoint))
+        return self.revisions[(account, endpoint)][number - 1].package if number else None
+
+    def rollout(self, identity: Identity, account: str, endpoint: str, revision: int) -> Rollout:
+        self._check("rollout", identity, account, endpoint)
+        revisions = self.revisions.get((account, endpoint), [])
+        if not 1 <= revision <= len(revisions):
+            raise NotFound(f"endpoint {endpoint} in {account} has no revision {revision}")
+        found = revisions[revision - 1]
+        if found.status is RolloutStatus.UPDATING:
+            found.polls += 1
+            if found.polls >= self.polls_to_healthy:
+                if account in self.never_healthy:
+                    found.status, found.reason = RolloutStatus.FAILED, "the workers never passed their health check"
+                else:
+                    found.status = RolloutStatus.IN_SERVICE
+                    self.serving[(account, endpoint)] = revision
+        number = self.serving.get((account, endpoint))
+        return Rollout(revision, found.status, found.reason, number, self.serving_package(account, endpoint))
+
+    def invoke(self, identity: Identity, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check("invoke", identity, account, endpoint)
+        package = self.serving_package(account, endpoint)
+        if package is None:
+            raise NotFound(f"endpoint {endpoint} in {account} serves nothing")
+        if account in self.failing_invocations:
+            raise ValidationError("the model failed to predict")
+        if account in self.delay_seconds:
+            import time
+            time.sleep(self.delay_seconds[account])
+        if "instances" in payload:
+            rows = [list(r) for r in payload["instances"]]
+        else:
+            columns = list(payload["inputs"].values())
+            rows = [list(r) for r in zip(*columns, strict=True)]
+        return {"predictions": self.predict(package, rows)}
+
+    def rollback(self, identity: Identity, account: str, endpoint: str, *, reason: str) -> int:
+        self._check("rollback", identity, account, endpoint)
+        number = self.serving.get((account, endpoint))
+        revisions = self.revisions.get((account, endpoint), [])
+        earlier = [r for r in revisions if r.status is RolloutStatus.IN_SERVICE or r.revision == number]
+        previous = [r for r in revisions[: (number or 1) - 1] if r.status in (RolloutStatus.IN_SERVICE,)]
+        if number is None or not previous:
+            raise Conflict(f"endpoint {endpoint} in {account} has no previous configuration", earlier=len(earlier))
+        return self._new(account, endpoint, previous[-1].package, RolloutStatus.IN_SERVICE)

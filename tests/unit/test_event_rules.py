@@ -58,7 +58,7 @@ def test_an_unknown_handler_is_refused(world: World, example_text: str) -> None:
 
 def test_a_target_names_exactly_one_kind(world: World, example_text: str) -> None:
     text = _with_rule(example_text, target="{bus: ml-shared-services, webhook: 'https://x.example/h'}")
-    with pytest.raises(ValidationError, match="exactly one of handler, bus or webhook"):
+    with pytest.raises(ValidationError, match="exactly one of handler, bus, webhook or deployment"):
         world.bus.handle(c.ApplyOrg(text), world.admin)
 
 

@@ -66,7 +66,7 @@ def test_a_lead_data_scientist_launches_a_project_with_its_group_rule_and_pipeli
         world: World, shared: Identity, lena: Identity) -> None:
     project = _launch(world, lena).project
     group = world.store.data.groups[("ml-dev", "churn")][0]
-    assert group.readers == ("ml-shared-services",)
+    assert group.readers == ("ml-shared-services", "ou:deployments")
     rule = world.store.data.state.rules["ml-dev/churn-forward-approved"]
     assert rule.managed_by == "project:ml-dev/churn"
     assert rule.targets == (EventTarget(TargetKind.BUS, "ml-shared-services"),)
@@ -259,12 +259,14 @@ def test_an_ml_engineer_launches_a_deployment_project_from_the_accounts_own_port
         SHARED, "churn-deploy", "deploy-realtime-cross-account", {"model_group": "churn-ml-dev"}),
         world.token_for("mei"))
     rule = result.project.of_kind(ResourceKind.EVENT_RULE)[0]
-    # Its only target is the project's own pipeline: kept on the project, not put on the bus.
-    assert rule.details["targets"] == [{"pipeline": "churn-deploy-deploy"}] and rule.details["on_bus"] is False
-    assert f"{SHARED}/churn-deploy-deploy-on-approval" not in world.store.data.state.rules
+    # Its target is the project's deployment pipeline, a real target on the bus.
+    assert rule.details["targets"] == [{"deployment": "churn-deploy"}] and rule.details["on_bus"] is True
+    on_bus = world.store.data.state.rules[f"{SHARED}/churn-deploy-on-central-decision"]
+    assert [(str(t.kind), t.value) for t in on_bus.targets] == [("deployment", "churn-deploy")]
     assert result.project.parameters["integration_tests"]["requests"] == 20
-    pipeline = result.project.of_kind(ResourceKind.PIPELINE)[0]
-    assert pipeline.details["parameters"]["test_account"] == "ml-test"
+    deployment = result.project.of_kind(ResourceKind.DEPLOYMENT_PIPELINE)[0]
+    assert deployment.details["test_account"] == "ml-test" and deployment.details["run_as"] == "deployment-bot"
+    assert world.store.data.deployment_pipelines[(SHARED, "churn-deploy")].prod_account == "ml-prod"
 
 
 def test_a_project_joins_an_active_workspace_only(world: World, shared: Identity, lena: Identity) -> None:

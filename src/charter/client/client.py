@@ -574,3 +574,40 @@ class Client:
     def metrics(self) -> str:
         """The serving metrics, Prometheus text format."""
         return self._request("GET", "/metrics").text
+
+    # --- deployments -------------------------------------------------------------------------
+
+    def deployment_pipelines(self, account: str) -> Iterator[m.DeploymentPipelineOut]:
+        return self._pages(m.DeploymentPipelineOut, f"/accounts/{account}/deployment-pipelines")
+
+    def deployment_pipeline(self, account: str, name: str) -> m.DeploymentPipelineOut:
+        return self._get(m.DeploymentPipelineOut, f"/accounts/{account}/deployment-pipelines/{name}")
+
+    def deployment_executions(self, account: str, name: str) -> Iterator[m.DeploymentExecutionOut]:
+        """A deployment pipeline's executions, newest first."""
+        return self._pages(m.DeploymentExecutionOut, f"/accounts/{account}/deployment-pipelines/{name}/executions")
+
+    def deployment_execution(self, account: str, name: str, execution: str | None = None) -> m.DeploymentExecutionOut:
+        """One execution of a deployment pipeline (the latest when ``execution`` is None)."""
+        return self._get(m.DeploymentExecutionOut,
+                         f"/accounts/{account}/deployment-pipelines/{name}/executions/{execution or 'latest'}")
+
+    def approve_deployment(self, account: str, name: str, comment: str,
+                           execution: str | None = None) -> m.DeploymentExecutionOut:
+        return self._send("POST", m.DeploymentExecutionOut, f"/accounts/{account}/deployment-pipelines/{name}/approve",
+                          m.DeploymentDecision(comment=comment, execution=execution))
+
+    def reject_deployment(self, account: str, name: str, comment: str,
+                          execution: str | None = None) -> m.DeploymentExecutionOut:
+        return self._send("POST", m.DeploymentExecutionOut, f"/accounts/{account}/deployment-pipelines/{name}/reject",
+                          m.DeploymentDecision(comment=comment, execution=execution))
+
+    def retry_deployment(self, account: str, name: str, execution: str | None = None) -> m.DeploymentExecutionOut:
+        return self._send("POST", m.DeploymentExecutionOut, f"/accounts/{account}/deployment-pipelines/{name}/retry",
+                          m.DeploymentAction(execution=execution))
+
+    def rollback_deployment(self, account: str, name: str, reason: str,
+                            execution: str | None = None) -> m.DeploymentExecutionOut:
+        return self._send("POST", m.DeploymentExecutionOut,
+                          f"/accounts/{account}/deployment-pipelines/{name}/rollback",
+                          m.DeploymentRollback(reason=reason, execution=execution))

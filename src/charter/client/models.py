@@ -360,8 +360,8 @@ class ModelCardOut(Model):
 # --- events ---------------------------------------------------------------------------------
 
 class EventTargetOut(Model):
-    kind: str = Field(description="handler, bus or webhook.")
-    value: str = Field(description="The handler's name, the target account or the webhook URL.")
+    kind: str = Field(description="handler, bus, webhook or deployment.")
+    value: str = Field(description="The handler's name, the target account, the webhook URL or the deployment pipeline.")
     run_as: str | None = Field(None, description="The service principal a handler acts as.")
 
 
@@ -633,7 +633,7 @@ class ProjectUpdateIn(Request):
 
 
 class ProvisionedResourceOut(Model):
-    kind: Literal["model-package-group", "event-rule", "pipeline"]
+    kind: Literal["model-package-group", "event-rule", "pipeline", "deployment-pipeline"]
     crn: str
     name: str
     details: dict[str, Any]
@@ -838,3 +838,74 @@ class InvocationOut(Model):
     revision: int
     variant: str
     package: str
+
+
+# --- deployments -----------------------------------------------------------------------------
+
+class DeploymentPipelineOut(Model):
+    account: str
+    name: str
+    crn: str
+    project: str
+    model_group: str = Field(description="The central model package group whose decisions start executions.")
+    test_account: str
+    prod_account: str
+    endpoint: str = Field(description="The endpoint's name in the test and production accounts.")
+    run_as: str = Field(description="The service principal every stage acts as.")
+    integration_tests: dict[str, Any]
+    approval: dict[str, Any]
+    enabled: bool
+    created_by: str
+    created_at: datetime
+
+
+class DeploymentStageOut(Model):
+    name: Literal["deploy-test", "integration-tests", "approve-prod", "deploy-prod", "smoke-prod"]
+    status: Literal["Pending", "InProgress", "AwaitingApproval", "Succeeded", "Failed", "Skipped"]
+    started_at: datetime | None
+    finished_at: datetime | None
+    reason: str | None
+    details: dict[str, Any] = Field(description="What the stage did: revisions, test checks and figures, approvals.")
+
+
+class DeploymentApprovalOut(Model):
+    principal: str
+    decision: Literal["Approved", "Rejected"]
+    comment: str
+    at: datetime
+    via: str | None
+
+
+class DeploymentExecutionOut(Model):
+    id: str
+    account: str
+    pipeline: str
+    crn: str
+    trigger: Literal["Approved", "Rejected"]
+    event_id: str
+    package: str = Field(description="The CRN of the central package deployed.")
+    central_approver: str | None
+    status: Literal["Pending", "InProgress", "AwaitingApproval", "RollingBack", "Succeeded", "Failed",
+                    "Superseded", "RolledBack"]
+    reason: str
+    current_stage: str | None = Field(description="Where the execution stands (or stopped); null once all succeeded.")
+    stages: list[DeploymentStageOut]
+    approvals: list[DeploymentApprovalOut]
+    approval_expires_at: datetime | None
+    rollbacks: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentDecision(Request):
+    comment: str = Field(max_length=2000, description="Required: what was checked.")
+    execution: str | None = Field(None, max_length=64, description="The execution (default: the latest).")
+
+
+class DeploymentAction(Request):
+    execution: str | None = Field(None, max_length=64, description="The execution (default: the latest).")
+
+
+class DeploymentRollback(Request):
+    reason: str = Field(max_length=2000, description="Required: why production goes back.")
+    execution: str | None = Field(None, max_length=64, description="The execution (default: the latest).")

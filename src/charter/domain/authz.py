@@ -39,6 +39,9 @@ class ActionGroup(StrEnum):
     MANAGE_ENDPOINTS = "endpoints:Manage"
     INVOKE_ENDPOINTS = "endpoints:Invoke"
     READ_METRICS = "endpoints:Metrics"
+    START_DEPLOYMENTS = "deployments:Start"
+    DECIDE_DEPLOYMENTS = "deployments:Decide"
+    OPERATE_DEPLOYMENTS = "deployments:Operate"
 
 
 class Action(StrEnum):
@@ -63,6 +66,7 @@ class Action(StrEnum):
     CREATE_GROUP = "registry:CreateModelPackageGroup"
     LIST_GROUPS = "registry:ListModelPackageGroups"
     READ_GROUP = "registry:DescribeModelPackageGroup"
+    PUT_GROUP_POLICY = "registry:PutModelPackageGroupPolicy"
     UPLOAD_ARTIFACT = "registry:UploadArtifact"
     READ_ARTIFACT = "registry:GetArtifact"
     REGISTER_PACKAGE = "registry:RegisterModelPackage"
@@ -137,6 +141,16 @@ class Action(StrEnum):
     LIST_ENDPOINT_CAPTURES = "endpoints:ListCaptures"
     INVOKE_ENDPOINT = "endpoints:InvokeEndpoint"
     READ_METRICS = "endpoints:ReadMetrics"
+    CREATE_DEPLOYMENT_PIPELINE = "deployments:CreateDeploymentPipeline"
+    LIST_DEPLOYMENT_PIPELINES = "deployments:ListDeploymentPipelines"
+    READ_DEPLOYMENT_PIPELINE = "deployments:DescribeDeploymentPipeline"
+    START_DEPLOYMENT = "deployments:StartExecution"
+    LIST_DEPLOYMENT_EXECUTIONS = "deployments:ListExecutions"
+    READ_DEPLOYMENT_EXECUTION = "deployments:DescribeExecution"
+    APPROVE_DEPLOYMENT = "deployments:ApproveProduction"
+    REJECT_DEPLOYMENT = "deployments:RejectProduction"
+    RETRY_DEPLOYMENT = "deployments:RetryExecution"
+    ROLLBACK_DEPLOYMENT = "deployments:RollbackProduction"
 
     @property
     def groups(self) -> tuple[ActionGroup, ...]:
@@ -161,6 +175,7 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_AUDIT: (ActionGroup.READ_AUDIT,),
     Action.VERIFY_AUDIT: (ActionGroup.READ_AUDIT,),
     Action.CREATE_GROUP: (ActionGroup.WRITE_REGISTRY,),
+    Action.PUT_GROUP_POLICY: (ActionGroup.WRITE_REGISTRY,),
     Action.LIST_GROUPS: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
     Action.READ_GROUP: (ActionGroup.READ, ActionGroup.READ_REGISTRY),
     Action.UPLOAD_ARTIFACT: (ActionGroup.WRITE_REGISTRY,),
@@ -238,6 +253,17 @@ _GROUPS: dict[Action, tuple[ActionGroup, ...]] = {
     Action.LIST_ENDPOINT_CAPTURES: (ActionGroup.READ,),
     Action.INVOKE_ENDPOINT: (ActionGroup.INVOKE_ENDPOINTS,),
     Action.READ_METRICS: (ActionGroup.READ_METRICS,),
+    # A deployment pipeline is created by launching its project (the launcher's permission).
+    Action.CREATE_DEPLOYMENT_PIPELINE: (ActionGroup.LAUNCH_PRODUCTS,),
+    Action.LIST_DEPLOYMENT_PIPELINES: (ActionGroup.READ,),
+    Action.READ_DEPLOYMENT_PIPELINE: (ActionGroup.READ,),
+    Action.START_DEPLOYMENT: (ActionGroup.START_DEPLOYMENTS,),
+    Action.LIST_DEPLOYMENT_EXECUTIONS: (ActionGroup.READ,),
+    Action.READ_DEPLOYMENT_EXECUTION: (ActionGroup.READ,),
+    Action.APPROVE_DEPLOYMENT: (ActionGroup.DECIDE_DEPLOYMENTS,),
+    Action.REJECT_DEPLOYMENT: (ActionGroup.DECIDE_DEPLOYMENTS,),
+    Action.RETRY_DEPLOYMENT: (ActionGroup.OPERATE_DEPLOYMENTS,),
+    Action.ROLLBACK_DEPLOYMENT: (ActionGroup.OPERATE_DEPLOYMENTS,),
 }
 
 

@@ -280,7 +280,7 @@ class ImportedPortfolio:
 # --- product.yaml ---------------------------------------------------------------------------
 
 _TOP = {"name", "description", "kind", "parameters", "provisions"}
-_PROVISIONS = {"modelPackageGroup", "rules", "pipelines", "workspace"}
+_PROVISIONS = {"modelPackageGroup", "rules", "pipelines", "deployments", "workspace"}
 
 
 def _where(path: str) -> str:
@@ -404,8 +404,10 @@ def _check_provisions(provisions: dict[str, Any], declared: set[str], files: set
             continue
         for j, target in enumerate(targets):
             tp = f"{path}.targets[{j}]"
-            if not isinstance(target, dict) or len(target) != 1 or next(iter(target)) not in {"bus", "handler", "webhook", "pipeline"}:
-                problem(tp, "must be one of {bus: ACCOUNT}, {handler: NAME}, {webhook: URL}, {pipeline: NAME}")
+            if not isinstance(target, dict) or len(target) != 1 or next(iter(target)) not in {
+                    "bus", "handler", "webhook", "pipeline", "deployment"}:
+                problem(tp, "must be one of {bus: ACCOUNT}, {handler: NAME}, {webhook: URL}, {pipeline: NAME}, "
+                            "{deployment: NAME}")
                 continue
             text(f"{tp}.{next(iter(target))}", next(iter(target.values())))
     pipelines = provisions.get("pipelines", [])
@@ -437,6 +439,23 @@ def _check_provisions(provisions: dict[str, Any], declared: set[str], files: set
             else:
                 for k, v in params.items():
                     text(f"{path}.parameters.{k}", v)
+    deployments = provisions.get("deployments", [])
+    if not isinstance(deployments, list):
+        problem("provisions.deployments", "must be a list of deployment pipelines")
+        deployments = []
+    for i, deployment in enumerate(deployments):
+        path = f"provisions.deployments[{i}]"
+        d = mapping(path, deployment, {"name", "modelGroup", "testAccount", "prodAccount", "endpoint", "runAs",
+                                       "integrationTests", "approval"},
+                    {"name", "modelGroup", "testAccount", "prodAccount", "endpoint", "runAs"})
+        if d is None:
+            continue
+        for key in ("name", "modelGroup", "testAccount", "prodAccount", "endpoint", "runAs"):
+            text(f"{path}.{key}", d.get(key))
+        for key in ("integrationTests", "approval"):
+            # A mapping, or one placeholder a parameter object fills in.
+            if key in d and not isinstance(d[key], dict):
+                text(f"{path}.{key}", d[key])
     workspace = provisions.get("workspace")
     if workspace is not None:
         w = mapping("provisions.workspace", workspace, {"name", "members", "tags"}, {"name"})

@@ -848,3 +848,72 @@ class AuthorizeInvocation(Query):
 @dataclass(frozen=True, slots=True)
 class ReadMetrics(Query):
     pass
+
+
+# --- deployments ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ListDeploymentPipelines(Query):
+    account: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetDeploymentPipeline(Query):
+    account: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartDeploymentExecution(Command):
+    """Sent by the dispatcher for a rule's ``deployment:`` target: one execution per event."""
+
+    account: str
+    pipeline: str
+    event_id: str
+    subject: str
+    """The CRN of the central package whose state changed."""
+    status: str
+    """Its new status: Approved deploys it, Rejected deploys the latest approved one again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeploymentExecutions(Query):
+    account: str
+    pipeline: str
+    page: PageRequest = PageRequest()
+
+
+@dataclass(frozen=True, slots=True)
+class GetDeploymentExecution(Query):
+    """One execution of a pipeline; the latest when ``execution`` is None."""
+
+    account: str
+    pipeline: str
+    execution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecideDeployment(Command):
+    """Approve or reject the production stage of an execution (the latest when None)."""
+
+    account: str
+    pipeline: str
+    decision: str
+    comment: str
+    execution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDeployment(Command):
+    account: str
+    pipeline: str
+    execution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackDeployment(Command):
+    account: str
+    pipeline: str
+    reason: str
+    execution: str | None = None

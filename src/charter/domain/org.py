@@ -148,11 +148,14 @@ class TargetKind(StrEnum):
     HANDLER = "handler"
     BUS = "bus"
     WEBHOOK = "webhook"
+    DEPLOYMENT = "deployment"
+    """A deployment pipeline of the rule's account: each matching event starts one execution."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class EventTarget:
-    """Where a rule sends a matching event: a built-in handler, another account's bus, a webhook."""
+    """Where a rule sends a matching event: a built-in handler, another account's bus, a webhook,
+    a deployment pipeline of the rule's own account."""
 
     kind: TargetKind
     value: str

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from charter.domain.names import NAME_PATTERN
 from charter.domain.org import (
     BUILTIN_ROLES,
     MANAGEMENT_ACCOUNT,
@@ -215,6 +216,11 @@ def _target_problems(result: OrgState, rule: EventRule, target: EventTarget, whe
         return [Problem(where, f"unknown handler {target.value!r} (built-in handlers: {known})")]
     if target.kind is TargetKind.WEBHOOK and not target.value.startswith(("https://", "http://")):
         return [Problem(where, f"a webhook target is an http(s) URL, not {target.value!r}")]
+    if target.kind is TargetKind.DEPLOYMENT and not NAME_PATTERN.fullmatch(target.value):
+        # Whether the pipeline exists is known when the event arrives (projects create them); a
+        # delivery to one that does not is dead at once, audited.
+        return [Problem(where, f"a deployment target names a deployment pipeline of {rule.account}, "
+                               f"not {target.value!r}")]
     return []
 
 

@@ -40,6 +40,7 @@ class ResourceKind(StrEnum):
     MODEL_PACKAGE_GROUP = "model-package-group"
     EVENT_RULE = "event-rule"
     PIPELINE = "pipeline"
+    DEPLOYMENT_PIPELINE = "deployment-pipeline"
 
 
 @dataclass(frozen=True, slots=True)

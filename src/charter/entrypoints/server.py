@@ -20,7 +20,8 @@ log = logging.getLogger("charter.server")
 
 def server_app(platform: Platform) -> FastAPI:
     """The API plus the schedulers that belong to a running server (audit checkpoint signing, the
-    event dispatcher in a thread of its own, stopped before the server exits)."""
+    event dispatcher, the pipeline and deployment runners, each in a thread of its own, stopped
+    before the server exits)."""
     app = create_app(platform)
 
     @contextlib.asynccontextmanager
@@ -42,6 +43,11 @@ def server_app(platform: Platform) -> FastAPI:
             platform.bus.endpoints = platform.endpoints
             platform.bus.outbox_listeners.append(platform.endpoints.wake)
             endpoints.start()
+        deployments = threading.Thread(target=platform.deployments.run_forever, args=(stop,),
+                                       name="charter-deployments", daemon=True)
+        if platform.settings.deployments_in_server:
+            platform.bus.outbox_listeners.append(platform.deployments.wake)
+            deployments.start()
         try:
             yield
         finally:
@@ -55,6 +61,9 @@ def server_app(platform: Platform) -> FastAPI:
             platform.pipelines.wake()
             if pipelines.is_alive():
                 await asyncio.to_thread(pipelines.join, 30)
+            platform.deployments.wake()
+            if deployments.is_alive():
+                await asyncio.to_thread(deployments.join, 30)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -28,6 +28,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from charter.domain import commands as c
 from charter.domain.audit import AuditEntry, Outcome
 from charter.domain.crn import CRN
 from charter.domain.deliveries import Delivery, DeliveryError, DeliveryStatus, RetryPolicy
@@ -168,6 +169,8 @@ class Dispatcher:
                 return
             if kind is TargetKind.HANDLER:
                 self._invoke(delivery)
+            elif kind is TargetKind.DEPLOYMENT:
+                self._start_deployment(delivery)
             else:
                 self._post(delivery)
         except DeliveryError as error:
@@ -221,6 +224,29 @@ class Dispatcher:
         except Exception as error:  # noqa: BLE001 - any other failure of a handler is retried
             raise DeliveryError(f"{type(error).__name__}: {error}") from error
 
+    def _start_deployment(self, delivery: Delivery) -> None:
+        """Start one execution of the rule account's deployment pipeline, acting as the pipeline's
+        runAs principal (a policy lets that principal, and only it, start its pipeline). The
+        execution is keyed on the event id, so a repeated delivery starts nothing more."""
+        name, event = delivery.target.value, delivery.event
+        with self.bus.uow_factory(readonly=True) as uow:
+            pipeline = uow.deployments.get_pipeline(delivery.bus, name)
+        if pipeline is None:
+            raise DeliveryError(f"no deployment pipeline {name!r} in {delivery.bus}", permanent=True)
+        if not pipeline.enabled:
+            raise DeliveryError(f"deployment pipeline {name} of {delivery.bus} is disabled (its project was "
+                                "terminated)", permanent=True)
+        identity = Identity(principal=pipeline.run_as, credential_id=f"rule:{delivery.bus}/{delivery.rule}",
+                            principal_kind="service")
+        command = c.StartDeploymentExecution(delivery.bus, name, event.id, event.subject,
+                                             str(event.data.get("status", "")))
+        try:
+            self.bus.handle(command, identity)
+        except PERMANENT_HANDLER_ERRORS as error:
+            raise DeliveryError(f"{error.type_name}: {error.message}", permanent=True) from error
+        except CharterError as error:
+            raise DeliveryError(f"{error.type_name}: {error.message}") from error
+
     def _post(self, delivery: Delivery) -> None:
         if self.webhooks is None:
             raise DeliveryError("no webhook sender is configured", permanent=True)
@@ -261,6 +287,11 @@ class Dispatcher:
             return AuditEntry(actor=None, via=None, account=target.value, action="events:PutEvents",
                               resource=bus_crn(target.value), outcome=Outcome.DENIED,
                               details={**details, "bus": delivery.bus})
+        if target.kind is TargetKind.DEPLOYMENT:
+            return AuditEntry(actor=None, via=None, account=delivery.bus, action="deployments:StartExecution",
+                              resource=str(CRN(delivery.bus, "deployments", "deployment-pipeline", target.value)),
+                              outcome=Outcome.DENIED if error.refused else Outcome.FAILED,
+                              details={**details, "target": {"kind": str(target.kind), "value": target.value}})
         return AuditEntry(
             actor=target.run_as, via=f"rule:{delivery.bus}/{delivery.rule}"[:64] if target.run_as else None,
             account=delivery.bus, action="events:Deliver",

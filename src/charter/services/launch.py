@@ -15,8 +15,17 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from charter.domain.catalog import ProductVersion
 from charter.domain.crn import CRN
+from charter.domain.deployments import ApprovalRule, IntegrationTests
 from charter.domain.names import NAME_PATTERN
-from charter.domain.org import EventRule, EventTarget, OrgState, TargetKind
+from charter.domain.org import (
+    AccountKind,
+    EventRule,
+    EventTarget,
+    OrgState,
+    PrincipalKind,
+    Stage,
+    TargetKind,
+)
 from charter.domain.patterns import validate_pattern
 from charter.domain.plan import Problem, _run_as_problems, _target_problems
 from charter.domain.projects import (
@@ -87,11 +96,12 @@ class Plan:
     group: ModelPackageGroup | None
     rules: tuple[PlannedRule, ...]
     pipelines: tuple[ProvisionedResource, ...]
+    deployments: tuple[ProvisionedResource, ...] = ()
 
     def resources(self) -> list[ProvisionedResource]:
         out = [ProvisionedResource(ResourceKind.MODEL_PACKAGE_GROUP, str(self.group.crn), self.group.name,
                                    {"readers": list(self.group.readers)})] if self.group else []
-        return out + [r.resource for r in self.rules] + list(self.pipelines)
+        return out + [r.resource for r in self.rules] + list(self.pipelines) + list(self.deployments)
 
 
 def _name(value: Any, where: str, problems: list[Problem]) -> str:
@@ -139,6 +149,9 @@ def plan(state: OrgState, account: str, manager: str, version: ProductVersion,
                    "product_version": str(version.crn), "start_on_launch": bool(p.get("startOnLaunch", False)),
                    "parameters": {str(k): v for k, v in (p.get("parameters") or {}).items()}}))
     declared = {p.name for p in pipelines}
+    deployments = [_deployment(state, account, d, f"provisions.deployments[{i}]", problems)
+                   for i, d in enumerate(provisions.get("deployments", []) or [])]
+    deploying = {d.name for d in deployments}
     rules: list[PlannedRule] = []
     for i, r in enumerate(provisions.get("rules", []) or []):
         where = f"provisions.rules[{i}]"
@@ -161,6 +174,13 @@ def plan(state: OrgState, account: str, manager: str, version: ProductVersion,
                     problems.append(Problem(f"{where}.targets[{j}]", f"unknown pipeline {value!r}: the "
                                             f"product declares {', '.join(sorted(declared)) or 'none'}"))
                 to_pipelines.append(value)
+            elif kind == "deployment":
+                if value not in deploying:
+                    problems.append(Problem(f"{where}.targets[{j}]", f"unknown deployment pipeline {value!r}: the "
+                                            f"product declares {', '.join(sorted(deploying)) or 'none'}"))
+                targets.append(EventTarget(TargetKind.DEPLOYMENT, value))
+            elif kind not in {str(k) for k in TargetKind}:
+                problems.append(Problem(f"{where}.targets[{j}]", f"unknown target kind {kind!r}"))
             else:
                 targets.append(EventTarget(TargetKind(kind), value))
         pattern = json.dumps(r.get("pattern"), sort_keys=True, separators=(",", ":"))
@@ -179,4 +199,46 @@ def plan(state: OrgState, account: str, manager: str, version: ProductVersion,
         raise ValidationError(f"{version.crn} cannot be provisioned in {account}: "
                               + "; ".join(f"{p.field}: {p.reason}" for p in problems),
                               problems=listed, product=str(version.crn))
-    return Plan(group, tuple(rules), tuple(pipelines))
+    return Plan(group, tuple(rules), tuple(pipelines), tuple(deployments))
+
+
+def _deployment(state: OrgState, account: str, spec: Any, where: str, problems: list[Problem]) -> ProvisionedResource:
+    """A deployment pipeline: in the shared-services account, from a test to a prod account, acting
+    as a service principal that holds a role in both (every stage acts as it there)."""
+    if not isinstance(spec, dict):
+        problems.append(Problem(where, "must be an object"))
+        spec = {}
+    here = state.accounts.get(account)
+    if here is not None and here.kind is not AccountKind.SHARED_SERVICES:
+        problems.append(Problem(where, f"deployment pipelines live in the shared-services account, beside the "
+                                       f"central registry; {account} is a {here.kind} account"))
+    name = _name(spec.get("name"), f"{where}.name", problems)
+    values = {key: _name(spec.get(key), f"{where}.{key}", problems)
+              for key in ("modelGroup", "testAccount", "prodAccount", "endpoint", "runAs")}
+    for key, stage in (("testAccount", Stage.TEST), ("prodAccount", Stage.PROD)):
+        found = state.accounts.get(values[key])
+        if values[key] != "invalid" and (found is None or found.stage is not stage):
+            problems.append(Problem(f"{where}.{key}", f"{values[key]!r} is not a {stage} workload account"))
+    if values["testAccount"] == values["prodAccount"] != "invalid":
+        problems.append(Problem(f"{where}.prodAccount", "the test and production accounts must differ"))
+    run_as = state.principals.get(values["runAs"])
+    if values["runAs"] != "invalid":
+        if run_as is None or run_as.kind is not PrincipalKind.SERVICE:
+            problems.append(Problem(f"{where}.runAs", f"{values['runAs']!r} is not a service principal"))
+        else:
+            for key in ("testAccount", "prodAccount"):
+                if not any(b.principal == run_as.name and b.account == values[key] for b in state.bindings):
+                    problems.append(Problem(f"{where}.runAs", f"{run_as.name} holds no role in {values[key]}; "
+                                                              "bind it a role there"))
+    tests: dict[str, Any] = {}
+    approval: dict[str, Any] = {}
+    try:
+        tests = IntegrationTests.from_document(spec.get("integrationTests"), f"{where}.integrationTests").to_document()
+        approval = ApprovalRule.from_document(spec.get("approval")).to_document()
+    except ValidationError as error:
+        problems.append(Problem(str(error.details.get("field", where)), error.message))
+    details = {"model_group": values["modelGroup"], "test_account": values["testAccount"],
+               "prod_account": values["prodAccount"], "endpoint": values["endpoint"], "run_as": values["runAs"],
+               "integration_tests": tests, "approval": approval}
+    crn = CRN(account, "deployments", "deployment-pipeline", name if name != "invalid" else "x")
+    return ProvisionedResource(ResourceKind.DEPLOYMENT_PIPELINE, str(crn), name, details)

@@ -446,9 +446,11 @@ class _Execution:
         if model_output not in outputs:
             raise StepError(f"the step has no artifact output {model_output!r} holding the model")
         artifacts = [c.ArtifactRef(f"model.{fmt}", outputs[model_output])]
-        for name in spec.get("extra_artifacts") or []:
+        # Extra artifacts: output names, or {path in the package: output name} to name the file.
+        extra = spec.get("extra_artifacts") or []
+        for path, name in (extra.items() if isinstance(extra, dict) else ((n, n) for n in extra)):
             if name in outputs and name != model_output:
-                artifacts.append(c.ArtifactRef(str(name), outputs[name]))
+                artifacts.append(c.ArtifactRef(str(path), outputs[name]))
         numbers = {k: float(v) for k, v in (spec.get("metrics") or {}).items()
                    if isinstance(v, int | float) and not isinstance(v, bool)}
         identity = Identity(principal=self.run.started_by, credential_id=f"pipeline-run:{self.run.id}")

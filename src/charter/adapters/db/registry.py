@@ -124,6 +124,11 @@ class SqlRegistryRepository:
             tags=[list(kv) for kv in group.tags], readers=list(group.readers),
             created_at=created_at, created_by=created_by, next_version=1))
 
+    def set_readers(self, account: str, name: str, readers: tuple[str, ...]) -> None:
+        self.conn.execute(update(t.model_package_groups).where(and_(
+            t.model_package_groups.c.account == account, t.model_package_groups.c.name == name)).values(
+            readers=list(readers)))
+
     def list_groups(self, account: str, after: str | None, limit: int) -> list[ModelPackageGroup]:
         q = select(t.model_package_groups).where(g.account == account).order_by(g.name).limit(limit)
         if after is not None:

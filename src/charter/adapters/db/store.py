@@ -30,6 +30,7 @@ from charter.adapters.db.cards import SqlCardRepository
 from charter.adapters.db.catalog import SqlCatalogRepository
 from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
+from charter.adapters.db.deployments import SqlDeploymentRepository
 from charter.adapters.db.endpoints import SqlEndpointRepository
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.pipelines import SqlPipelineRepository
@@ -505,6 +506,7 @@ class SqlUnitOfWork:
         self.projects = SqlProjectRepository(self._conn)
         self.pipelines = SqlPipelineRepository(self._conn)
         self.endpoints = SqlEndpointRepository(self._conn)
+        self.deployments = SqlDeploymentRepository(self._conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

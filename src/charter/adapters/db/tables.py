@@ -642,3 +642,47 @@ endpoint_captures = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_endpoint_captures_time", "account", "endpoint", "created_at"),
 )
+
+# --- deployments -----------------------------------------------------------------------------
+
+deployment_pipelines = Table(
+    "deployment_pipelines",
+    metadata,
+    Column("account", String(NAME), ForeignKey("accounts.name"), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("project", String(NAME), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(NAME), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# One row per execution; the stages, approvals and rollbacks as JSON documents. ``revision``
+# makes every save conditional on the state it was read at; (account, pipeline, event_id) is
+# unique, so one event starts one execution however often it is delivered.
+deployment_executions = Table(
+    "deployment_executions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(NAME), nullable=False),
+    Column("pipeline", String(NAME), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("package", String(400), nullable=False),
+    Column("central_approver", String(NAME), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("stages", JSON, nullable=False),
+    Column("approvals", JSON, nullable=False),
+    Column("rollbacks", JSON, nullable=False),
+    Column("approval_expires_at", UTCDateTime(), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["account", "pipeline"], ["deployment_pipelines.account", "deployment_pipelines.name"]),
+    UniqueConstraint("account", "pipeline", "event_id", name="uq_deployment_executions_event"),
+    Index("ix_deployment_executions_pipeline", "account", "pipeline", "id"),
+    Index("ix_deployment_executions_status", "status", "updated_at"),
+)

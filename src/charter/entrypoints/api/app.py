@@ -19,6 +19,7 @@ from charter.entrypoints.api.routes import (
     cards,
     catalog,
     datasets,
+    deployments,
     endpoints,
     events,
     iam,
@@ -31,7 +32,7 @@ from charter.entrypoints.api.routes import (
 # all mounted under API_PREFIX
 ROUTERS = (org.router, iam.router, audit.router, registry.router, cards.router, events.router,
            datasets.router, catalog.router, account_requests.router, projects.router, pipelines.router,
-           endpoints.router)
+           endpoints.router, deployments.router)
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -18,6 +18,7 @@ from charter.domain.cards import ModelCard, to_document
 from charter.domain.catalog import Grant, Portfolio, Product, ProductVersion, Share
 from charter.domain.datasets import Dataset, DatasetRead, DatasetVersion, Subscription
 from charter.domain.deliveries import Delivery
+from charter.domain.deployments import DeploymentPipeline, Execution
 from charter.domain.endpoints import Capture, Endpoint, Revision
 from charter.domain.identity import ApiToken, Session
 from charter.domain.org import (
@@ -339,3 +340,26 @@ def revision(r: Revision) -> m.RevisionOut:
 
 def capture(k: Capture) -> m.CaptureOut:
     return m.CaptureOut(sha256=k.sha256, records=k.records, size=k.size, created_at=k.created_at)
+
+
+def deployment_pipeline(p: DeploymentPipeline) -> m.DeploymentPipelineOut:
+    return m.DeploymentPipelineOut(
+        account=p.account, name=p.name, crn=str(p.crn), project=p.project, model_group=p.model_group,
+        test_account=p.test_account, prod_account=p.prod_account, endpoint=p.endpoint, run_as=p.run_as,
+        integration_tests=p.tests.to_document(), approval=p.approval.to_document(), enabled=p.enabled,
+        created_by=p.created_by, created_at=p.created_at)
+
+
+def deployment_execution(e: Execution) -> m.DeploymentExecutionOut:
+    current = e.current
+    return m.DeploymentExecutionOut(
+        id=e.id, account=e.account, pipeline=e.pipeline, crn=str(e.crn), trigger=str(e.trigger),
+        event_id=e.event_id, package=e.package, central_approver=e.central_approver,
+        status=str(e.status), reason=e.reason, current_stage=current.name if current else None,
+        stages=[m.DeploymentStageOut(name=s.name, status=str(s.status), started_at=s.started_at,
+                                     finished_at=s.finished_at, reason=s.reason, details=dict(s.details))
+                for s in e.stages],
+        approvals=[m.DeploymentApprovalOut(principal=a.principal, decision=str(a.decision), comment=a.comment,
+                                           at=a.at, via=a.via) for a in e.approvals],
+        approval_expires_at=e.approval_expires_at, rollbacks=[dict(r) for r in e.rollbacks],
+        created_at=e.created_at, updated_at=e.updated_at)

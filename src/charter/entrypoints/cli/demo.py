@@ -18,13 +18,16 @@ from typing import Any, TypeVar
 
 from charter.client import models as m
 from charter.client.client import Client
-from charter.errors import NotFound, PermissionDenied
+from charter.errors import CharterError, NotFound, PermissionDenied
 from charter.examples import acme_file
 
 CENTRAL = "ml-shared-services"
 DEV = "ml-dev"
 DATA = "data-governance"
 PIPELINE = "churn-train"
+CENTRAL_GROUP = "churn-ml-dev"
+DEPLOY = "churn-deploy"
+TEST, PROD = "ml-test", "ml-prod"
 PERSONAS = ("priya", "diego", "lena", "sam", "mei", "grace", "arthur")
 
 
@@ -63,7 +66,7 @@ class GoldenPath:
                 self._data(Path(scratch))
                 self._registry()
                 self._promotion()
-                self._cards_and_central_approval()
+                self._deployment()
                 self._audit()
         finally:
             for client in self.clients.values():
@@ -181,24 +184,63 @@ class GoldenPath:
                     raise RuntimeError(f"{artifact.path} does not match its digest")
             s["detail"] = f"{len(central.artifacts)} artifact(s) verified"
 
-    def _cards_and_central_approval(self) -> None:
+    def _deployment(self) -> None:
         import yaml
 
         mei, grace = self.clients["mei"], self.clients["grace"]
+        with self.step("mei", "launches churn-deploy from deploy-realtime-cross-account") as s:
+            project = mei.create_project(CENTRAL, DEPLOY, "deploy-realtime-cross-account", parameters={
+                "model_group": CENTRAL_GROUP, "test_account": TEST, "prod_account": PROD})
+            pipeline = mei.deployment_pipeline(CENTRAL, DEPLOY)
+            group = mei.group(CENTRAL, CENTRAL_GROUP)
+            s["detail"] = (f"deployment pipeline {pipeline.name} (endpoint {pipeline.endpoint} in {TEST}, then "
+                           f"{PROD}, as {pipeline.run_as}); {CENTRAL_GROUP} readable by {', '.join(group.readers)}; "
+                           f"{len(project.resources)} resources")
+        with self.step("mei", f"approves the central package {CENTRAL_GROUP}/1 (starts the deployment)") as s:
+            approved = mei.approve(CENTRAL, CENTRAL_GROUP, 1, "ok for test")
+            s["detail"] = approved.status
+        with self.step("deployment-bot", f"deploys to {TEST} and runs the integration tests") as s:
+            execution = _eventually(lambda: _at_approval(mei.deployment_execution(CENTRAL, DEPLOY)), timeout=120)
+            serving = _stage(execution, "deploy-test")
+            tests = _stage(execution, "integration-tests")
+            self.outcome.facts["approval_to_test_serving_s"] = round(
+                (serving.finished_at - approved.history[-1].time).total_seconds(), 2) if serving.finished_at else None
+            checks = tests.details.get("checks", [])
+            s["detail"] = (f"test endpoint serving {self.outcome.facts['approval_to_test_serving_s']} s after the "
+                           "approval; " + "; ".join(f"{'✓' if ch['passed'] else '✗'} {ch['detail']}" for ch in checks)
+                           + f"; now {execution.status}")
+            self.outcome.facts["integration_tests"] = checks
         with self.step("mei", "completes the model card and submits it") as s:
             document = yaml.safe_load((acme_file().resolve().parent / "card.yaml").read_text())
-            card = mei.model_card(CENTRAL, "churn-ml-dev")
-            mei.edit_model_card(CENTRAL, "churn-ml-dev", document, summary="Completed for review",
+            card = mei.model_card(CENTRAL, CENTRAL_GROUP)
+            mei.edit_model_card(CENTRAL, CENTRAL_GROUP, document, summary="Completed for review",
                                 expected_version=card.latest_version)
-            submitted = mei.submit_model_card(CENTRAL, "churn-ml-dev", "ready for review")
+            submitted = mei.submit_model_card(CENTRAL, CENTRAL_GROUP, "ready for review")
             s["detail"] = f"card v{submitted.latest_version} {submitted.status}"
-        with self.step("mei", "approves the central package churn-ml-dev/1") as s:
-            approved = mei.approve(CENTRAL, "churn-ml-dev", 1, "ok for test")
-            s["detail"] = approved.status
+        with self.step("grace", "tries to approve production while the card is under review: refused") as s:
+            try:
+                grace.approve_deployment(CENTRAL, DEPLOY, "validated")
+                s["detail"] = "UNEXPECTEDLY ALLOWED"
+            except CharterError as refused:
+                s["detail"] = f"{refused.type_name}: {refused.message}"
         with self.step("grace", "approves the model card") as s:
-            card = grace.approve_model_card(CENTRAL, "churn-ml-dev", "risk reviewed")
+            card = grace.approve_model_card(CENTRAL, CENTRAL_GROUP, "risk reviewed")
             s["detail"] = f"card v{card.approved_version} {card.status}"
             self.outcome.facts["card"] = {"status": card.status, "version": card.approved_version}
+        with self.step("grace", "approves production (deploy-prod, then the smoke test)") as s:
+            grace.approve_deployment(CENTRAL, DEPLOY, "validated")
+            done = _eventually(lambda: _finished_execution(grace.deployment_execution(CENTRAL, DEPLOY)), timeout=120)
+            if done.status != "Succeeded":
+                raise RuntimeError(f"the deployment ended {done.status}: {done.reason}")
+            s["detail"] = " -> ".join(f"{st.name} {_seconds(st.started_at, st.finished_at)}" for st in done.stages)
+            self.outcome.facts["deployment"] = done.status
+        with self.step("grace", f"asks the production endpoint {PROD}/{DEPLOY} for a prediction") as s:
+            package = grace.package(CENTRAL, CENTRAL_GROUP, 1)
+            sample = package.sample_payload or {}
+            answer = grace.invoke_endpoint(PROD, DEPLOY, sample)
+            s["detail"] = (f"predictions {answer.predictions} from {answer.package} "
+                           f"(revision {answer.revision})")
+            self.outcome.facts["prediction"] = answer.predictions
 
     def _audit(self) -> None:
         arthur = self.clients["arthur"]
@@ -215,6 +257,25 @@ def _finished(run: m.PipelineRunOut) -> m.PipelineRunOut:
     if run.status in ("Pending", "Running"):
         raise NotFound(f"run {run.id} is still {run.status}")
     return run
+
+
+def _at_approval(execution: m.DeploymentExecutionOut) -> m.DeploymentExecutionOut:
+    """The execution once it waits for the production approval (or stopped before it)."""
+    if execution.status in ("Pending", "InProgress"):
+        raise NotFound(f"execution {execution.id} is at {execution.current_stage}")
+    if execution.status != "AwaitingApproval":
+        raise RuntimeError(f"the deployment stopped at {execution.current_stage}: {execution.reason}")
+    return execution
+
+
+def _finished_execution(execution: m.DeploymentExecutionOut) -> m.DeploymentExecutionOut:
+    if execution.status in ("Pending", "InProgress", "AwaitingApproval", "RollingBack"):
+        raise NotFound(f"execution {execution.id} is at {execution.current_stage}")
+    return execution
+
+
+def _stage(execution: m.DeploymentExecutionOut, name: str) -> m.DeploymentStageOut:
+    return next(st for st in execution.stages if st.name == name)
 
 
 def _seconds(started: Any, finished: Any) -> str:

@@ -24,6 +24,7 @@ from charter.entrypoints.cli import backup as backup_cli
 from charter.entrypoints.cli import cards as cards_cli
 from charter.entrypoints.cli import catalog as catalog_cli
 from charter.entrypoints.cli import datasets as datasets_cli
+from charter.entrypoints.cli import deployments as deployments_cli
 from charter.entrypoints.cli import endpoints as endpoints_cli
 from charter.entrypoints.cli import events as events_cli
 from charter.entrypoints.cli import pipelines as pipelines_cli
@@ -54,6 +55,7 @@ app.add_typer(projects_cli.projects_app, name="projects")
 app.add_typer(projects_cli.workspaces_app, name="workspaces")
 app.add_typer(pipelines_cli.app, name="pipelines")
 app.add_typer(endpoints_cli.app, name="endpoints")
+app.add_typer(deployments_cli.app, name="deployments")
 for sub, name in ((tokens_app, "tokens"), (accounts_app, "accounts"), (principals_app, "principals"),
                   (audit_app, "audit"), (org_app, "org"), (policies_app, "policies")):
     app.add_typer(sub, name=name)

@@ -8,6 +8,7 @@ from charter.services.handlers import (
     cards,
     catalog,
     datasets,
+    deployments,
     endpoints,
     events,
     identity,
@@ -23,6 +24,6 @@ from charter.services.messagebus import MessageBus
 
 def register_all(bus: MessageBus) -> None:
     for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
-                   account_requests, projects, workspaces, pipelines, endpoints):
+                   account_requests, projects, workspaces, pipelines, endpoints, deployments):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)

@@ -29,7 +29,7 @@ from charter.domain.projects import (
     render,
 )
 from charter.errors import Conflict, InvalidTransition, NotFound
-from charter.services.handlers import pipelines
+from charter.services.handlers import deployments, pipelines
 from charter.services.handlers.catalog import launchable_version
 from charter.services.handlers.registry import add_group, artifact_store
 from charter.services.launch import Plan, plan, validate_parameters
@@ -120,7 +120,8 @@ def _details(project: Project) -> dict[str, Any]:
             "version": project.version, "product_crn": str(project.product_crn), "parameters": project.parameters,
             "workspace": project.workspace, "status": str(project.status),
             "resources": [r.crn for r in project.resources],
-            "pipelines": [{"name": r.name, **r.details} for r in project.of_kind(ResourceKind.PIPELINE)]}
+            "pipelines": [{"name": r.name, **r.details} for r in project.of_kind(ResourceKind.PIPELINE)],
+            "deployments": [{"name": r.name, **r.details} for r in project.of_kind(ResourceKind.DEPLOYMENT_PIPELINE)]}
 
 
 def create_project(cmd: c.CreateProject, ctx: HandlerContext) -> ProjectResult:
@@ -144,6 +145,7 @@ def create_project(cmd: c.CreateProject, ctx: HandlerContext) -> ProjectResult:
     if p.group is not None:
         _create_group(ctx, account, project, p)
     _put_rules(ctx, state, account, project, p)
+    deployments.provision(ctx, account, project)
     notes = _start_pipelines(ctx, account, project, launch.version)
     details = _details(project)
     ctx.audit(Action.LAUNCH_PRODUCT, _resource(account, name, project), **details, started=list(notes))
@@ -242,6 +244,9 @@ def update_project(cmd: c.UpdateProject, ctx: HandlerContext) -> ProjectResult:
                           tuple(notes))
     updated = replace(updated, history=(*project.history, entry))
     ctx.uow.projects.save_project(updated)
+    deployments.provision(ctx, account, updated, replacing=True)
+    deployments.disable(ctx, account, project, {n for (k, n) in old if k is ResourceKind.DEPLOYMENT_PIPELINE
+                                                and (k, n) not in new})
     details = {**_details(updated), "from_version": project.version, "added": added, "changed": changed,
                "removed": removed, "kept": list(entry.kept), "notes": notes}
     ctx.audit(Action.UPDATE_PROJECT, _resource(account, project.name, updated), **details)
@@ -262,6 +267,7 @@ def terminate_project(cmd: c.TerminateProject, ctx: HandlerContext) -> ProjectRe
                          "terminating a project keeps its models and their history")
     done = replace(project, status=LaunchStatus.TERMINATED, updated_at=ctx.clock.now())
     ctx.uow.projects.save_project(done)
+    deployments.disable(ctx, account, project, {r.name for r in project.of_kind(ResourceKind.DEPLOYMENT_PIPELINE)})
     details = {**_details(done), "removed": removed, "notes": notes}
     ctx.audit(Action.TERMINATE_PROJECT, _resource(account, project.name, done), **details)
     ctx.emit(Event(event_type("catalog", "project", "terminated"), account.name, str(done.crn),
