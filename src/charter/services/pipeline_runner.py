@@ -457,19 +457,30 @@ class _Execution:
             return self._set(step.name, status=StepStatus.FAILED, started_at=clock.now(),
                              finished_at=clock.now(), error=message)
         key = cache_key(step, self.run.code_sha256, digests)
-        with self.runner.bus.uow_factory(readonly=True) as uow:
-            cached = uow.pipelines.get_cached(self.run.account, key)
-        if cached is not None and step.kind is not StepKind.REGISTER_MODEL:
-            outputs, metrics = cached
-            now = clock.now()
-            return self._set(step.name, status=StepStatus.SUCCEEDED, started_at=now, finished_at=now,
-                             outputs=outputs, metrics=metrics, cached=True, error=None)
         state = self.states[step.name]
         first = state.attempts + 1
         last = first + step.retries
+
+        def start(run: PipelineRun, uow: Any) -> PipelineRun:
+            # The cache is looked up in the transaction that records the step's start (one
+            # transaction per step start, not two): a hit is the step's success at once.
+            now = clock.now()
+            hit = (uow.pipelines.get_cached(self.run.account, key)
+                   if step.kind is not StepKind.REGISTER_MODEL else None)
+            if hit is not None:
+                return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, started_at=now,
+                                             finished_at=now, outputs=hit[0], metrics=hit[1], cached=True,
+                                             error=None))
+            return run.with_step(replace(run.step(step.name), status=StepStatus.RUNNING, attempts=first,
+                                         started_at=now, error=None))
+
+        state = self.runner.update(self.run.id, start, step.name, with_uow=True).step(step.name)
+        if state.status is StepStatus.SUCCEEDED:
+            return state
         for attempt in range(first, last + 1):
-            state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt, started_at=clock.now(),
-                              error=None)
+            if attempt > first:
+                state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt,
+                                  started_at=clock.now(), error=None)
             result = self._attempt(step, attempt, given)
             log_sha = self._store_log(step, attempt)
             if result.ok:
