@@ -360,7 +360,7 @@ class ModelCardOut(Model):
 # --- events ---------------------------------------------------------------------------------
 
 class EventTargetOut(Model):
-    kind: str = Field(description="handler, bus or webhook.")
+    kind: str = Field(description="handler, bus, webhook or pipeline.")
     value: str = Field(description="The handler's name, the target account or the webhook URL.")
     run_as: str | None = Field(None, description="The service principal a handler acts as.")
 

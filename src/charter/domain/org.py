@@ -148,6 +148,8 @@ class TargetKind(StrEnum):
     HANDLER = "handler"
     BUS = "bus"
     WEBHOOK = "webhook"
+    PIPELINE = "pipeline"
+    """Start a run of the named pipeline in the rule's account, as the target's ``runAs``."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -157,7 +159,7 @@ class EventTarget:
     kind: TargetKind
     value: str
     run_as: str | None = None
-    """For a handler target: the service principal the handler acts as (``runAs`` in charter.yaml)."""
+    """For a handler or pipeline target: the service principal it acts as (``runAs`` in charter.yaml)."""
     max_attempts: int | None = None
     """This target's own retry limits (``maxAttempts``, ``maxAgeSeconds``); the settings' otherwise."""
     max_age_seconds: int | None = None
