@@ -14,12 +14,19 @@
   measure (end to end of consecutive tasks). Prefect runs tasks in the flow's process, Charter
   starts a process per step: the ratio prices that isolation too.
 
-    python benchmarks/bench_pipelines.py [--runs N] [--steps N] [--prefect PYTHON] [--json FILE]
+    python benchmarks/bench_pipelines.py [--runs N] [--steps N] [--prefect PYTHON] [--json FILE] [--profile]
+
+``--profile`` also times the runner's parts (the step's process, the transactions that record its
+changes, storing its output with its fsyncs, copying its input) and prints their mean per step.
+The machine's load average is recorded beside the figures: on the shared 2-core machine the other
+sessions' work moves them more than any change here.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import json
 import os
 import statistics
@@ -121,6 +128,38 @@ def charter_deltas(steps: int, runs: int) -> tuple[list[float], list[float]]:
             platform.close()
 
 
+PARTS = {
+    # label: (module, class, method)
+    "step process (executor.run_step)": ("charter.adapters.executors.local", "LocalExecutor", "run_step"),
+    "recording a change (runner.update: 1 transaction)": ("charter.services.pipeline_runner", "PipelineRunner", "update"),
+    "storing an output (artifact put, fsyncs)": ("charter.adapters.artifacts.file", "FileArtifactStore", "put"),
+    "copying an input (_blob)": ("charter.services.pipeline_runner", "_Execution", "_blob"),
+    "a step in all (_step)": ("charter.services.pipeline_runner", "_Execution", "_step"),
+}
+
+
+def instrument() -> tuple[dict[str, float], collections.Counter[str]]:
+    """Wrap the runner's parts with timers (for --profile): total seconds and calls per part."""
+    import importlib
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    calls: collections.Counter[str] = collections.Counter()
+    for label, (module, cls, name) in PARTS.items():
+        owner = getattr(importlib.import_module(module), cls)
+        original = getattr(owner, name)
+
+        def timed(*args: Any, _original: Any = original, _label: str = label, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_label] += time.perf_counter() - started
+                calls[_label] += 1
+
+        setattr(owner, name, functools.wraps(original)(timed))
+    return spent, calls
+
+
 def find_prefect(explicit: str | None) -> Path | None:
     named = explicit or os.environ.get("CHARTER_BENCH_PREFECT")
     for candidate in ([Path(named)] if named else list(PREFECT_LOCATIONS)):
@@ -150,15 +189,26 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prefect", help="The python of a virtual environment with Prefect 3.")
     parser.add_argument("--json", type=Path, help="Write the results here too.")
+    parser.add_argument("--profile", action="store_true", help="Time the runner's parts too.")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
+    profile = instrument() if args.profile else None
     deltas, totals = charter_deltas(args.steps, args.runs)
     charter_median = statistics.median(deltas)
     result: dict[str, Any] = {"benchmark": "pipelines", "machine": machine(), "steps": args.steps,
                               "runs": args.runs, "target_ms": TARGET_MS,
                               "charter": {"median_ms": round(charter_median, 2),
                                           "p90_ms": round(statistics.quantiles(deltas, n=10)[-1], 2),
-                                          "wall_per_step_ms": round(statistics.median(totals), 2)}}
+                                          "wall_per_step_ms": round(statistics.median(totals), 2)},
+                              "load_average_1m": round(load_before, 2)}
+    if profile is not None:
+        spent, calls = profile
+        steps_run = (args.runs + 1) * args.steps
+        result["charter"]["parts_ms"] = {label: round(spent[label] * 1000 / steps_run, 2) for label in PARTS}
+        print(table("Where a step's time goes (mean ms per step; parts overlap with 'a step in all')",
+                    ["part", "ms per step", "calls"],
+                    [[label, spent[label] * 1000 / steps_run, calls[label]] for label in PARTS]))
     rows: list[list[Any]] = [["charter (local executor)", charter_median, result["charter"]["p90_ms"],
                               "process per step"]]
     python = find_prefect(args.prefect)
@@ -174,7 +224,8 @@ def main() -> int:
         rows.append(["prefect 3 (ephemeral server)", peer_median, result["prefect"]["p90_ms"], "tasks in the flow process"])
     print(table(f"Orchestration overhead per step, {args.steps}-step chain of no-op steps (ms)",
                 ["engine", "median", "p90", "isolation"], rows))
-    print(f"target: median <= {TARGET_MS:.0f} ms: {'met' if charter_median <= TARGET_MS else 'NOT met'}")
+    print(f"target: median <= {TARGET_MS:.0f} ms: {'met' if charter_median <= TARGET_MS else 'NOT met'} "
+          f"(load average {load_before:.1f} on {os.cpu_count()} CPUs)")
     if result.get("ratio") is not None:
         print(f"charter / prefect: {describe_ratio(result['ratio'])}")
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import SqlUnitOfWork
 from charter.adapters.executors.local import LocalExecutor
+from charter.adapters.executors.ray import RayExecutor, ray_address
 from charter.adapters.serving.launcher import ForkTemplateLauncher
 from charter.adapters.serving.metrics import PrometheusServingMetrics
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
@@ -39,7 +41,7 @@ from charter.services.endpoint_supervisor import EndpointSupervisor, SupervisorS
 from charter.services.handlers import register_all
 from charter.services.messagebus import Limits, MessageBus
 from charter.services.pipeline_runner import PipelineRunner
-from charter.services.ports import ArtifactStore
+from charter.services.ports import ArtifactStore, PipelineExecutor
 
 
 @dataclass
@@ -57,6 +59,21 @@ class Platform:
         self.pipelines.close()
         self.endpoints.close()
         self.engine.dispose()
+
+
+def pipeline_executor(settings: Settings) -> PipelineExecutor:
+    """The executor ``pipeline_executor`` names: ``local``, ``ray`` (the cluster this machine is
+    part of) or ``ray://HOST:PORT`` (a cluster's Ray Client server)."""
+    if settings.pipeline_executor == "local":
+        return LocalExecutor(settings.pipeline_max_parallel)
+    address = ray_address(settings.pipeline_executor)
+    if address is None:
+        raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} "
+                         "(known: local, ray, ray://HOST:PORT)")
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError(f"the pipeline executor {settings.pipeline_executor!r} needs Ray: "
+                         "pip install 'charter[ray]'")
+    return RayExecutor(address, settings.pipeline_max_parallel)
 
 
 def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Platform:
@@ -107,9 +124,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
                                    timeout=settings.webhook_timeout_seconds,
                                    allow=settings.webhook_allow_private_networks),
     )
-    if settings.pipeline_executor != "local":
-        raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} (known: local)")
-    runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
+    runner = PipelineRunner(bus, pipeline_executor(settings), settings.data_dir / "pipelines",
                             poll_seconds=settings.pipeline_poll_seconds)
     supervisor = EndpointSupervisor(
         bus, ForkTemplateLauncher(settings.data_dir / "endpoints"), PrometheusServingMetrics(),

@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     )
     pipeline_executor: str = Field(
         default="local", description="Where pipeline steps run: `local` (each step a child process of "
-        "the server).",
+        "the server), `ray` (each step a Ray task on the cluster this machine is part of) or "
+        "`ray://HOST:PORT` (on a cluster's Ray Client server); Ray needs the `charter[ray]` extra.",
     )
     pipeline_max_parallel: int = Field(
         default=4, ge=1, le=256, description="Steps of one pipeline run that run at the same time.",

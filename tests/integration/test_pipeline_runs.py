@@ -160,21 +160,71 @@ def test_a_running_run_is_cancelled_and_its_steps_killed(org: Org) -> None:
     assert {s.status for s in done.steps} == {StepStatus.CANCELLED}
 
 
-def test_a_run_left_running_by_a_stopped_server_is_marked_failed_with_the_reason(org: Org) -> None:
-    _create(org)
-    run = _start(org)
+def _left_running(org: Org, *, succeeded: tuple[str, ...] = (), running: str = "",
+                  attempts: int = 1) -> str:
+    """A run as a server killed mid-run leaves it: some steps succeeded, one Running. Its id."""
+    from sqlalchemy import delete
+
+    from charter.adapters.db import tables as t
+
+    first = _run(org, _start(org).id)  # real outputs for the steps said to have succeeded
+    run_id = _start(org, n="14").id
+    with org.platform.engine.begin() as conn:
+        conn.execute(delete(t.pipeline_step_cache))  # what runs again really runs
     with org.bus.uow_factory() as uow:
-        stored = uow.pipelines.get_run(run.id)
+        stored = uow.pipelines.get_run(run_id)
         assert stored is not None
-        running = stored.moved(RunStatus.RUNNING, stored.created_at)
-        uow.pipelines.save_run(running.with_step(replace(running.step("prepare"), status=StepStatus.RUNNING)))
+        run = stored.moved(RunStatus.RUNNING, stored.created_at)
+        for name in succeeded:
+            run = run.with_step(replace(first.step(name), cached=False))
+        if running:
+            run = run.with_step(replace(run.step(running), status=StepStatus.RUNNING, attempts=attempts))
+        uow.pipelines.save_run(run)
         uow.commit()
-    assert org.platform.pipelines.recover() == 1
-    done = org.bus.handle(c.GetPipelineRun("ml-dev", run.id), org.identity("lena"))
+    return run_id
+
+
+def test_a_run_left_running_by_a_stopped_server_is_resumed_keeping_what_had_succeeded(org: Org) -> None:
+    _create(org)
+    run_id = _left_running(org, succeeded=("prepare",), running="train")
+    resumed = org.platform.pipelines.recover()
+    assert [r.id for r in resumed] == [run_id]
+    assert resumed[0].step("train").status is StepStatus.PENDING
+    assert "attempt 1 was interrupted" in (resumed[0].step("train").error or "")
+    before = resumed[0].step("prepare")
+    done = org.platform.pipelines.execute(resumed[0])
+    assert done.status is RunStatus.SUCCEEDED, done.reason
+    assert done.step("prepare") == before  # not run again: its outputs kept
+    assert done.step("train").attempts == 2 and done.step("train").status is StepStatus.SUCCEEDED
+    events = [e for e in _events(org, "charter.pipelines.run.state-changed") if e["run"] == run_id]
+    assert [(e["status"], e["reason"]) for e in events][-2:] == [("Running", "resumed after the server stopped"),
+                                                                  ("Succeeded", "")]
+
+
+def test_a_run_whose_step_keeps_bringing_its_server_down_is_marked_failed_with_the_reason(org: Org) -> None:
+    _create(org)
+    run_id = _left_running(org, succeeded=("prepare",), running="train", attempts=4)
+    assert org.platform.pipelines.recover() == []
+    done = org.bus.handle(c.GetPipelineRun("ml-dev", run_id), org.identity("lena"))
     assert done.status is RunStatus.FAILED
-    assert done.reason == "the server stopped during the run"
-    assert done.step("prepare").status is StepStatus.FAILED
-    assert done.step("train").status is StepStatus.SKIPPED
+    assert done.reason == ("the server stopped during the run; step 'train' was interrupted 3 times beyond "
+                           "its retries, so the run is not resumed again")
+    assert done.step("train").status is StepStatus.FAILED
+    assert done.step("gate").status is StepStatus.SKIPPED
+
+
+def test_a_run_left_running_whose_cancellation_was_asked_is_cancelled_not_resumed(org: Org) -> None:
+    _create(org)
+    run_id = _left_running(org, running="prepare")
+    with org.bus.uow_factory() as uow:
+        stored = uow.pipelines.get_run(run_id)
+        assert stored is not None
+        uow.pipelines.save_run(replace(stored, cancel_requested=True))
+        uow.commit()
+    assert org.platform.pipelines.recover() == []
+    done = org.bus.handle(c.GetPipelineRun("ml-dev", run_id), org.identity("lena"))
+    assert done.status is RunStatus.CANCELLED
+    assert {s.status for s in done.steps} == {StepStatus.CANCELLED}
 
 
 INGEST = """

@@ -414,6 +414,11 @@ class FakeDatasetRepository:
     def list_reads(self, account: str, dataset: str, after: str | None, limit: int) -> list[DatasetRead]:
         return [r for r in sorted(self.d.dataset_reads, key=lambda r: r.id)
                 if r.account == account and r.dataset == dataset and (after is None or r.id > after)][:limit]
+
+    def reads_for_run(self, for_account: str, run: str) -> list[DatasetRead]:
+        return [r for r in sorted(self.d.dataset_reads, key=lambda r: r.id)
+                if r.for_account == for_account and r.run == run]
+
 class FakeCatalogRepository:
     def __init__(self, data: Data) -> None:
         self.d = data

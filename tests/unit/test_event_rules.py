@@ -58,7 +58,7 @@ def test_an_unknown_handler_is_refused(world: World, example_text: str) -> None:
 
 def test_a_target_names_exactly_one_kind(world: World, example_text: str) -> None:
     text = _with_rule(example_text, target="{bus: ml-shared-services, webhook: 'https://x.example/h'}")
-    with pytest.raises(ValidationError, match="exactly one of handler, bus, webhook or deployment"):
+    with pytest.raises(ValidationError, match="exactly one of handler, bus, webhook, deployment or pipeline"):
         world.bus.handle(c.ApplyOrg(text), world.admin)
 
 
@@ -112,7 +112,7 @@ def test_run_as_a_principal_without_a_role_in_the_rules_account_is_refused(world
 
 def test_run_as_on_a_bus_target_is_refused(world: World, example_text: str) -> None:
     problems = _problems(world, _with_rule(example_text, target="{bus: ml-shared-services, runAs: promotion-bot}"))
-    assert problems[-1]["reason"] == "only a handler target acts as a principal, not a bus target"
+    assert problems[-1]["reason"] == "only a handler or pipeline target acts as a principal, not a bus target"
 
 
 def test_the_plan_shows_a_changed_run_as(world: World, example_text: str) -> None:

@@ -360,8 +360,9 @@ class ModelCardOut(Model):
 # --- events ---------------------------------------------------------------------------------
 
 class EventTargetOut(Model):
-    kind: str = Field(description="handler, bus, webhook or deployment.")
-    value: str = Field(description="The handler's name, the target account, the webhook URL or the deployment pipeline.")
+    kind: str = Field(description="handler, bus, webhook, deployment or pipeline.")
+    value: str = Field(description="The handler's name, the target account, the webhook URL, or the deployment "
+                                   "pipeline or pipeline of the rule's account.")
     run_as: str | None = Field(None, description="The service principal a handler acts as.")
 
 

@@ -739,6 +739,10 @@ class StartPipelineRun(Command):
     account: str
     pipeline: str
     parameters: dict[str, str]
+    idempotency_key: str | None = None
+    """With a key, the same request again (a redelivered event) finds the run it started."""
+    requested_at: datetime | None = None
+    """When a keyed request was first made (an event's time): the run's id derives from both."""
 
 
 @dataclass(frozen=True, slots=True)

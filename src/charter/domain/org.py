@@ -150,6 +150,8 @@ class TargetKind(StrEnum):
     WEBHOOK = "webhook"
     DEPLOYMENT = "deployment"
     """A deployment pipeline of the rule's account: each matching event starts one execution."""
+    PIPELINE = "pipeline"
+    """Start a run of the named pipeline in the rule's account, as the target's ``runAs``."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -160,7 +162,7 @@ class EventTarget:
     kind: TargetKind
     value: str
     run_as: str | None = None
-    """For a handler target: the service principal the handler acts as (``runAs`` in charter.yaml)."""
+    """For a handler or pipeline target: the service principal it acts as (``runAs`` in charter.yaml)."""
     max_attempts: int | None = None
     """This target's own retry limits (``maxAttempts``, ``maxAgeSeconds``); the settings' otherwise."""
     max_age_seconds: int | None = None

@@ -179,6 +179,8 @@ def _blueprint_problems(result: OrgState) -> list[Problem]:
                                                              f"handlers: {', '.join(sorted(BUILTIN_HANDLERS))})"))
                 elif target.kind is TargetKind.WEBHOOK and not target.value.startswith(("https://", "http://")):
                     problems.append(Problem(f"{tw}.webhook", f"a webhook target is an http(s) URL, not {target.value!r}"))
+                elif target.kind is TargetKind.PIPELINE and "{{" not in target.value:
+                    problems += _pipeline_target_problems(target, tw)
                 runner = result.principals.get(target.run_as or "")
                 if target.run_as is not None and (runner is None or runner.kind is not PrincipalKind.SERVICE):
                     problems.append(Problem(f"{tw}.runAs", f"{target.run_as!r} is not a service principal"))
@@ -189,8 +191,8 @@ def _run_as_problems(result: OrgState, rule: EventRule, target: EventTarget, whe
     name = target.run_as
     if name is None:
         return []
-    if target.kind is not TargetKind.HANDLER:
-        return [Problem(where, f"only a handler target acts as a principal, not a {target.kind} target")]
+    if target.kind not in (TargetKind.HANDLER, TargetKind.PIPELINE):
+        return [Problem(where, f"only a handler or pipeline target acts as a principal, not a {target.kind} target")]
     principal = result.principals.get(name)
     if principal is None:
         return [Problem(where, f"unknown principal {name!r}")]
@@ -221,6 +223,19 @@ def _target_problems(result: OrgState, rule: EventRule, target: EventTarget, whe
         # delivery to one that does not is dead at once, audited.
         return [Problem(where, f"a deployment target names a deployment pipeline of {rule.account}, "
                                f"not {target.value!r}")]
+    if target.kind is TargetKind.PIPELINE:
+        return _pipeline_target_problems(target, where)
+    return []
+
+
+def _pipeline_target_problems(target: EventTarget, where: str) -> list[Problem]:
+    """A pipeline target names a pipeline of the rule's account and the service principal that
+    starts its runs (the pipeline itself may be created after the rule)."""
+    if not NAME_PATTERN.fullmatch(target.value) or target.value.endswith("-"):
+        return [Problem(f"{where}.pipeline", f"{target.value!r} is not a pipeline name")]
+    if target.run_as is None:
+        return [Problem(f"{where}.runAs", "a pipeline target starts its runs as a service principal: name it "
+                                          "with runAs")]
     return []
 
 

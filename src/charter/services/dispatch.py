@@ -17,6 +17,7 @@ the event has been forwarded from bus to bus, and bus policies can trust it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -37,7 +38,7 @@ from charter.domain.identity import Identity
 from charter.domain.org import EventRule, TargetKind
 from charter.domain.patterns import Pattern, compile_pattern
 from charter.errors import CharterError, NotFound, PermissionDenied, ValidationError
-from charter.services.event_handlers import BUILTIN, BuiltinHandler, Invocation
+from charter.services.event_handlers import BUILTIN, BuiltinHandler, Invocation, start_pipeline
 from charter.services.messagebus import MessageBus
 from charter.services.ports import UnitOfWork, WebhookSender
 
@@ -167,7 +168,7 @@ class Dispatcher:
             if kind is TargetKind.BUS:
                 self._forward(delivery, claim)
                 return
-            if kind is TargetKind.HANDLER:
+            if kind in (TargetKind.HANDLER, TargetKind.PIPELINE):
                 self._invoke(delivery)
             elif kind is TargetKind.DEPLOYMENT:
                 self._start_deployment(delivery)
@@ -207,7 +208,11 @@ class Dispatcher:
 
     def _invoke(self, delivery: Delivery) -> None:
         name = delivery.target.value
-        handler = self.handlers.get(name)
+        handler: BuiltinHandler | None
+        if delivery.target.kind is TargetKind.PIPELINE:
+            handler = functools.partial(start_pipeline, pipeline=name)
+        else:
+            handler = self.handlers.get(name)
         if handler is None:
             raise DeliveryError(f"no built-in handler {name!r}", permanent=True)
         run_as = delivery.target.run_as

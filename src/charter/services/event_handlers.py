@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from charter.domain import commands as c
 from charter.domain.audit import AuditEntry
 from charter.domain.crn import CRN
 from charter.domain.events import Event
 from charter.domain.identity import Identity
 from charter.domain.plan import BUILTIN_HANDLERS
+from charter.errors import PermissionDenied
 from charter.services.messagebus import MessageBus
 
 
@@ -64,3 +66,13 @@ def audit_log(bus: MessageBus, invocation: Invocation) -> None:
 
 
 register_handler("audit-log", audit_log)
+
+
+def start_pipeline(bus: MessageBus, invocation: Invocation, pipeline: str) -> None:
+    """A ``pipeline: NAME`` target: start a run of that pipeline in the rule's account, as the
+    target's ``runAs`` principal (the policies decide as for anyone), keyed on the event's id so a
+    redelivered event starts no second run."""
+    if invocation.run_as is None:
+        raise PermissionDenied(f"the rule {invocation.rule!r} names no runAs principal to start {pipeline!r} as")
+    bus.handle(c.StartPipelineRun(invocation.bus, pipeline, {}, idempotency_key=f"event:{invocation.event.id}",
+                                  requested_at=invocation.event.time), invocation.run_as)

@@ -96,6 +96,7 @@ class TargetSpec(_Spec):
     bus: Name | None = None
     webhook: str | None = Field(None, max_length=2048)
     deployment: Name | None = None
+    pipeline: Name | None = None
     run_as: Name | None = Field(None, alias="runAs")
     max_attempts: int | None = Field(None, alias="maxAttempts", ge=1, le=100)
     max_age_seconds: int | None = Field(None, alias="maxAgeSeconds", ge=1, le=30 * 86400)
@@ -269,9 +270,10 @@ def _rule(rule: RuleSpec | BlueprintRuleSpec, where: str, problems: list[Problem
     for j, target in enumerate(rule.targets):
         given = [(kind, value) for kind, value in (
             (TargetKind.HANDLER, target.handler), (TargetKind.BUS, target.bus),
-            (TargetKind.WEBHOOK, target.webhook), (TargetKind.DEPLOYMENT, target.deployment)) if value is not None]
+            (TargetKind.WEBHOOK, target.webhook), (TargetKind.DEPLOYMENT, target.deployment),
+            (TargetKind.PIPELINE, target.pipeline)) if value is not None]
         if len(given) != 1:
-            problems.append(Problem(f"{where}.targets[{j}]", "name exactly one of handler, bus, webhook or deployment"))
+            problems.append(Problem(f"{where}.targets[{j}]", "name exactly one of handler, bus, webhook, deployment or pipeline"))
             continue
         targets.append(EventTarget(*given[0], run_as=target.run_as, max_attempts=target.max_attempts,
                                    max_age_seconds=target.max_age_seconds))

@@ -5,8 +5,9 @@ outputs go to the account's artifact store, content-addressed. A step whose entr
 input digests match an earlier success reuses its outputs (marked cached). A failed step fails the
 run (after its retries); a condition that is not met skips what follows it and ends the run as
 SucceededNotRegistered with the condition's reason. Every change is saved, audited and emitted as
-an event in one transaction. Runs left Running by a server that stopped are marked Failed when the
-runner starts again, never left stuck.
+an event in one transaction. Runs left Running by a server that stopped are resumed when the runner
+starts again (steps that had succeeded keep their outputs, steps that were running start again as
+a new attempt), or marked Failed with the reason where they cannot be: never left stuck.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from charter.domain import commands as c
 from charter.domain.audit import AuditEntry, Outcome
+from charter.domain.crn import CRN
 from charter.domain.identity import Identity
 from charter.domain.org import AccountKind
 from charter.domain.pipelines import (
@@ -49,6 +51,10 @@ from charter.services.ports import ArtifactStore, PipelineExecutor, StepJob, Ste
 log = logging.getLogger("charter.pipelines")
 
 SERVER_STOPPED = "the server stopped during the run"
+RESUMED = "resumed after the server stopped"
+RESUME_LIMIT = 3
+"""Interruptions of one step (beyond its retries) after which a run is not resumed again: a step
+that brings its server down each time must not do it forever."""
 CONDITION_KEY = "_condition"
 REGISTERED_KEY = "_registered"
 CANCEL_CHECK_SECONDS = 0.1
@@ -89,7 +95,13 @@ class PipelineRunner:
 
     def run_forever(self, stop: threading.Event) -> None:
         self._stopping = stop
-        self.recover()
+        for run in self.recover():
+            if stop.is_set():
+                break
+            try:
+                self.execute(run)
+            except Exception:  # noqa: BLE001 - one bad run must not stop the runner
+                log.exception("resuming run %s failed", run.id)
         while not stop.is_set():
             try:
                 worked = self.run_once()
@@ -100,18 +112,60 @@ class PipelineRunner:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
-    def recover(self) -> int:
-        """Mark every run left Running (its server stopped) Failed, with the reason. The count."""
-        count = 0
-        while True:
-            with self.bus.uow_factory() as uow:
-                stuck = uow.pipelines.runs_with_status(str(RunStatus.RUNNING), 50)
-                if not stuck:
-                    return count
-                for run in stuck:
-                    self._finish(uow, run, RunStatus.FAILED, SERVER_STOPPED)
-                    count += 1
+    def recover(self) -> list[PipelineRun]:
+        """Take up the runs left Running by a server that stopped (one runner per database, as
+        ``run_once`` assumes): each is made ready to resume (steps that were running go back to
+        Pending, to start again as a new attempt; steps that had succeeded keep their outputs) and
+        returned, to be executed; one that cannot be resumed is marked Failed with the reason, one
+        whose cancellation was asked is marked Cancelled."""
+        with self.bus.uow_factory(readonly=True) as uow:
+            stuck = [r.id for r in uow.pipelines.runs_with_status(str(RunStatus.RUNNING), 10**6)]
+        resumed: list[PipelineRun] = []
+        for run_id in stuck:
+            with self._lock, self.bus.uow_factory() as uow:
+                run = uow.pipelines.get_run(run_id)
+                if run is None or run.status is not RunStatus.RUNNING:
+                    continue
+                if run.cancel_requested:
+                    self._finish(uow, run, RunStatus.CANCELLED, "cancelled")
+                elif (why := self._not_resumable(uow, run)) is not None:
+                    self._finish(uow, run, RunStatus.FAILED, why)
+                else:
+                    resumed.append(self._ready_to_resume(uow, run))
                 uow.commit()
+        return resumed
+
+    def _not_resumable(self, uow: Any, run: PipelineRun) -> str | None:
+        try:
+            definition = load_definition(run.definition, name=run.pipeline)
+        except CharterError as error:
+            return f"{SERVER_STOPPED}; it cannot be resumed: its definition: {error.message}"
+        if uow.pipelines.code_of(run.account, run.code_sha256) is None:
+            return f"{SERVER_STOPPED}; it cannot be resumed: its code manifest is missing"
+        for state in run.steps:
+            if state.status is StepStatus.RUNNING and state.attempts > definition.step(state.name).retries + RESUME_LIMIT:
+                return (f"{SERVER_STOPPED}; step {state.name!r} was interrupted {RESUME_LIMIT} times beyond its "
+                        "retries, so the run is not resumed again")
+        return None
+
+    def _ready_to_resume(self, uow: Any, run: PipelineRun) -> PipelineRun:
+        current = run
+        for state in run.steps:
+            if state.status is StepStatus.RUNNING:
+                again = current.with_step(replace(
+                    state, status=StepStatus.PENDING, finished_at=None,
+                    error=f"attempt {state.attempts} was interrupted: the server stopped; it starts again"))
+                self._record(uow, current, again, state.name)
+                current = again
+        # The run itself stays Running; its resumption is an event and an audit record of its own.
+        uow.outbox.add(replace(run_event(replace(current, reason=RESUMED), RunStatus.RUNNING),
+                               time=self.bus.clock.now()))
+        self.bus.trail.append(uow, AuditEntry(
+            actor=current.started_by, via=f"pipeline-run:{current.id}", account=current.account,
+            action="pipelines:RunResumed", resource=str(current.crn), outcome=Outcome.ALLOWED,
+            details={"steps": {s.name: str(s.status) for s in current.steps}}))
+        log.info("resuming pipeline run %s after a server stop", current.id)
+        return current
 
     def run_once(self) -> bool:
         """Claim one Pending run and execute it to its end; False when none was pending."""
@@ -175,6 +229,9 @@ class PipelineRunner:
 
     def execute(self, run: PipelineRun) -> PipelineRun:
         run_dir = self.work_dir / run.account / run.id
+        # What a stopped server left here (a blob half written) is not trusted: all of it comes
+        # again from the artifact store.
+        shutil.rmtree(run_dir, ignore_errors=True)
         try:
             return _Execution(self, run, run_dir).go()
         finally:
@@ -226,13 +283,29 @@ class _Execution:
         self.unmet: str | None = None  # a condition's reason, once one was not met
         self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
         self._cancel_checked = 0.0
+        self.resumed = any(s.status is not StepStatus.PENDING for s in run.steps)
+        if self.resumed:
+            self._take_up_where_it_was()
+
+    def _take_up_where_it_was(self) -> None:
+        """A resumed run: the conditions already decided and the datasets already read count."""
+        for state in self.run.steps:
+            verdict = state.metrics.get(CONDITION_KEY)
+            if state.status is StepStatus.SUCCEEDED and isinstance(verdict, dict) and not verdict.get("passed"):
+                self.unmet = self.unmet or str(verdict.get("reason") or f"the condition {state.name!r} was not met")
+        with self.runner.bus.uow_factory(readonly=True) as uow:
+            for read in uow.datasets.reads_for_run(self.run.account, self.run.id):
+                self.datasets.add(str(CRN(read.account, "data", "dataset", read.dataset, str(read.version))))
 
     def go(self) -> PipelineRun:
         try:
             self._materialize_code()
         except CharterError as error:
             return self.runner.finish(self.run.id, RunStatus.FAILED, f"the pipeline's code: {error.message}")
-        failure: str | None = None
+        failure: str | None = next((f"step {s.name!r} failed: {s.error or ''}".strip() for s in self.states.values()
+                                    if s.status is StepStatus.FAILED), None)
+        if any(s.status is StepStatus.CANCELLED for s in self.states.values()):
+            self.cancel.set()
         futures: dict[Future[StepState], str] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.runner.executor.max_parallel),
                                 thread_name_prefix=f"run-{self.run.id[-6:]}") as pool:
@@ -384,19 +457,30 @@ class _Execution:
             return self._set(step.name, status=StepStatus.FAILED, started_at=clock.now(),
                              finished_at=clock.now(), error=message)
         key = cache_key(step, self.run.code_sha256, digests)
-        with self.runner.bus.uow_factory(readonly=True) as uow:
-            cached = uow.pipelines.get_cached(self.run.account, key)
-        if cached is not None and step.kind is not StepKind.REGISTER_MODEL:
-            outputs, metrics = cached
-            now = clock.now()
-            return self._set(step.name, status=StepStatus.SUCCEEDED, started_at=now, finished_at=now,
-                             outputs=outputs, metrics=metrics, cached=True)
         state = self.states[step.name]
         first = state.attempts + 1
         last = first + step.retries
+
+        def start(run: PipelineRun, uow: Any) -> PipelineRun:
+            # The cache is looked up in the transaction that records the step's start (one
+            # transaction per step start, not two): a hit is the step's success at once.
+            now = clock.now()
+            hit = (uow.pipelines.get_cached(self.run.account, key)
+                   if step.kind is not StepKind.REGISTER_MODEL else None)
+            if hit is not None:
+                return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, started_at=now,
+                                             finished_at=now, outputs=hit[0], metrics=hit[1], cached=True,
+                                             error=None))
+            return run.with_step(replace(run.step(step.name), status=StepStatus.RUNNING, attempts=first,
+                                         started_at=now, error=None))
+
+        state = self.runner.update(self.run.id, start, step.name, with_uow=True).step(step.name)
+        if state.status is StepStatus.SUCCEEDED:
+            return state
         for attempt in range(first, last + 1):
-            state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt, started_at=clock.now(),
-                              error=None)
+            if attempt > first:
+                state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt,
+                                  started_at=clock.now(), error=None)
             result = self._attempt(step, attempt, given)
             log_sha = self._store_log(step, attempt)
             if result.ok:
@@ -454,6 +538,8 @@ class _Execution:
         numbers = {k: float(v) for k, v in (spec.get("metrics") or {}).items()
                    if isinstance(v, int | float) and not isinstance(v, bool)}
         identity = Identity(principal=self.run.started_by, credential_id=f"pipeline-run:{self.run.id}")
+        if self.resumed and (earlier := self._registered_before(spec["group"])) is not None:
+            return earlier  # registered before the server stopped, not yet recorded as the step's success
         package = self.runner.bus.handle(c.RegisterModelPackage(
             self.run.account, spec["group"], fmt, tuple(artifacts),
             signature=spec.get("signature") if isinstance(spec.get("signature"), dict) else None,
@@ -465,6 +551,17 @@ class _Execution:
             parameters=tuple(sorted(self.run.parameters.items()))), identity)
         return {"group": package.group, "version": package.version, "status": str(package.status),
                 "crn": str(package.crn)}
+
+    def _registered_before(self, group: str) -> dict[str, Any] | None:
+        with self.runner.bus.uow_factory(readonly=True) as uow:
+            after: int | None = None
+            while page := uow.registry.list_packages(self.run.account, group, after, 500):
+                for package in page:
+                    if package.lineage.run == self.run.id:
+                        return {"group": package.group, "version": package.version,
+                                "status": str(package.status), "crn": str(package.crn)}
+                after = page[-1].version
+        return None
 
     def _succeeded(self, step: Step, key: str, result: StepResult, log_sha: str | None) -> StepState:
         outputs: dict[str, str] = {}

@@ -210,6 +210,10 @@ class DatasetRepository(Protocol):
         """The reads of a dataset, oldest first, paged by read id (ids sort by time)."""
         ...
 
+    def reads_for_run(self, for_account: str, run: str) -> list[DatasetRead]:
+        """The reads made for ``run`` of ``for_account`` (a resumed pipeline run's lineage so far)."""
+        ...
+
 
 class CatalogRepository(Protocol):
     def get_portfolio(self, account: str, name: str) -> Portfolio | None: ...

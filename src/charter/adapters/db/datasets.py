@@ -170,6 +170,10 @@ class SqlDatasetRepository:
             for_account=read.for_account, project=read.project, run=read.run,
             subscription=read.subscription, time=read.time))
 
+    def reads_for_run(self, for_account: str, run: str) -> list[DatasetRead]:
+        q = select(t.dataset_reads).where(and_(r.for_account == for_account, r.run == run)).order_by(r.id)
+        return [_read(row) for row in self.conn.execute(q)]
+
     def list_reads(self, account: str, dataset: str, after: str | None, limit: int) -> list[DatasetRead]:
         q = (select(t.dataset_reads).where(and_(r.account == account, r.dataset == dataset))
              .order_by(r.id).limit(limit))

@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from charter.adapters.db import tables as t
 from charter.domain.pipelines import Pipeline, PipelineRun, RunStatus, StepState
 
 p, code, r, k = t.pipelines.c, t.pipeline_code.c, t.pipeline_runs.c, t.pipeline_step_cache.c
+
+# The runner reads and saves a run, and looks up the step cache, for every change of every step:
+# these statements are built once (SQLAlchemy then skips building them and their cache keys again).
+_GET_RUN = select(t.pipeline_runs).where(r.id == bindparam("run_id"))
+_SAVE_RUN = (update(t.pipeline_runs).where(r.id == bindparam("run_id"))
+             # The cancellation flag only ever goes up: a runner's save never clears a request.
+             .values(cancel_requested=r.cancel_requested | bindparam("cancel", type_=t.pipeline_runs.c.cancel_requested.type),
+                     status=bindparam("status"), reason=bindparam("reason"), steps=bindparam("steps"),
+                     started_at=bindparam("started_at"), finished_at=bindparam("finished_at")))
+_GET_CACHED = select(t.pipeline_step_cache).where(and_(k.account == bindparam("account"), k.key == bindparam("key")))
 
 
 def _pipeline(row: Row[Any]) -> Pipeline:
@@ -72,13 +83,11 @@ class SqlPipelineRepository:
             created_at=run.created_at, cancel_requested=run.cancel_requested, **_state(run)))
 
     def get_run(self, run_id: str) -> PipelineRun | None:
-        row = self.conn.execute(select(t.pipeline_runs).where(r.id == run_id)).first()
+        row = self.conn.execute(_GET_RUN, {"run_id": run_id}).first()
         return _run(row) if row else None
 
     def save_run(self, run: PipelineRun) -> None:
-        # The cancellation flag only ever goes up: a runner's save never clears a request.
-        self.conn.execute(update(t.pipeline_runs).where(r.id == run.id).values(
-            cancel_requested=r.cancel_requested | run.cancel_requested, **_state(run)))
+        self.conn.execute(_SAVE_RUN, {"run_id": run.id, "cancel": run.cancel_requested, **_state(run)})
 
     def request_cancel(self, run_id: str) -> None:
         self.conn.execute(update(t.pipeline_runs).where(r.id == run_id).values(cancel_requested=True))
@@ -102,11 +111,12 @@ class SqlPipelineRepository:
         return [_run(row) for row in self.conn.execute(q)]
 
     def get_cached(self, account: str, key: str) -> tuple[dict[str, str], dict[str, Any]] | None:
-        row = self.conn.execute(select(t.pipeline_step_cache).where(and_(k.account == account, k.key == key))).first()
+        row = self.conn.execute(_GET_CACHED, {"account": account, "key": key}).first()
         return (dict(row.outputs), dict(row.metrics)) if row else None
 
     def put_cached(self, account: str, key: str, outputs: dict[str, str], metrics: dict[str, Any],
                    run_id: str, at: datetime) -> None:
-        if self.get_cached(account, key) is None:
-            self.conn.execute(insert(t.pipeline_step_cache).values(
-                account=account, key=key, outputs=outputs, metrics=metrics, run_id=run_id, created_at=at))
+        # One statement: the first entry for a key stays (a concurrent run's equal one is dropped).
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        self.conn.execute(dialect.insert(t.pipeline_step_cache).on_conflict_do_nothing().values(
+            account=account, key=key, outputs=outputs, metrics=metrics, run_id=run_id, created_at=at))

@@ -176,7 +176,7 @@ class LocalExecutor:
         # The group may hold children the step left behind; they die with the step.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        return self._result(job, process.returncode, timed_out, cancelled, log_path)
+        return step_result(job, process.returncode, timed_out, cancelled, log_path)
 
     def _run_forked(self, job: StepJob, spec_path: Path, log_path: Path, cancel: threading.Event) -> StepResult:
         child = self._forks().start(spec_path, log_path, job.run_id, job.step)
@@ -200,24 +200,26 @@ class LocalExecutor:
         if cancelled or timed_out:
             child.ended.wait(10)
         code = child.code if child.code is not None else -1
-        return self._result(job, code, timed_out, cancelled, log_path)
+        return step_result(job, code, timed_out, cancelled, log_path)
 
-    def _result(self, job: StepJob, code: int | None, timed_out: bool, cancelled: bool,
-                log_path: Path) -> StepResult:
-        tail = log_tail(log_path)
-        if cancelled:
-            return StepResult(False, {}, {}, "the run was cancelled", tail, cancelled=True)
-        if timed_out:
-            return StepResult(False, {}, {}, f"the step timed out after {job.timeout_seconds:g} s and was "
-                              "killed", tail, timed_out=True)
-        if code != 0:
-            return StepResult(False, {}, {}, f"the step failed (exit code {code})", tail)
-        out_dir = Path(job.output_dir)
-        result: dict[str, Any] = json.loads((out_dir / RESULT_FILE).read_text())
-        metrics: dict[str, Any] = {}
-        for name, kind in job.outputs.items():
-            if kind == "metrics":
-                metrics[name] = json.loads((out_dir / name).read_text())
-        condition = result.get("condition")
-        verdict = (bool(condition["passed"]), str(condition["reason"])) if condition else None
-        return StepResult(True, {n: str(out_dir / n) for n in job.outputs}, metrics, None, tail, verdict)
+
+def step_result(job: StepJob, code: int | None, timed_out: bool, cancelled: bool, log_path: Path) -> StepResult:
+    """What an attempt came to, from its exit code and what it left in its output directory (the
+    same reading for every executor: the Ray executor lays a task's outputs out the same way)."""
+    tail = log_tail(log_path)
+    if cancelled:
+        return StepResult(False, {}, {}, "the run was cancelled", tail, cancelled=True)
+    if timed_out:
+        return StepResult(False, {}, {}, f"the step timed out after {job.timeout_seconds:g} s and was "
+                          "killed", tail, timed_out=True)
+    if code != 0:
+        return StepResult(False, {}, {}, f"the step failed (exit code {code})", tail)
+    out_dir = Path(job.output_dir)
+    result: dict[str, Any] = json.loads((out_dir / RESULT_FILE).read_text())
+    metrics: dict[str, Any] = {}
+    for name, kind in job.outputs.items():
+        if kind == "metrics":
+            metrics[name] = json.loads((out_dir / name).read_text())
+    condition = result.get("condition")
+    verdict = (bool(condition["passed"]), str(condition["reason"])) if condition else None
+    return StepResult(True, {n: str(out_dir / n) for n in job.outputs}, metrics, None, tail, verdict)

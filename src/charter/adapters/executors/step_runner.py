@@ -17,6 +17,7 @@ Only the standard library is imported here, so a step starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
@@ -184,6 +185,11 @@ def serve() -> int:
         if stdin in ready:
             data = os.read(stdin, 65536)
             if not data:
+                # The server is gone (stopped, or killed): the steps it started die with it, so that
+                # a resumed run's new attempt never races the old one.
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
                 return 0
             pending += data
             while b"\n" in pending:

@@ -47,6 +47,13 @@ def new_run_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1_000_000):016x}{secrets.token_hex(8)}"
 
 
+def keyed_run_id(account: str, pipeline: str, key: str, at: datetime) -> str:
+    """The id of the run a keyed request starts: sorted by the request's time like any run id, the
+    rest derived from the key, so the same request again names the same run."""
+    digest = hashlib.sha256(f"{account}\0{pipeline}\0{key}".encode()).hexdigest()[:16]
+    return f"{int(at.timestamp() * 1_000_000):016x}{digest}"
+
+
 def _kind(account: Account) -> dict[str, Any]:
     return {"account_kind": str(account.kind), "stage": str(account.stage or "")}
 
@@ -172,13 +179,24 @@ def start_run(cmd: c.StartPipelineRun, ctx: HandlerContext) -> PipelineRun:
         if not isinstance(value, str) or len(value) > MAX_PARAMETER_CHARS:
             raise ValidationError(f"parameter {key!r}: a string of at most {MAX_PARAMETER_CHARS} characters",
                                   field=f"parameters.{key}")
+    if cmd.idempotency_key is not None and not 0 < len(cmd.idempotency_key) <= 200:
+        raise ValidationError("an idempotency key has 1 to 200 characters", field="idempotency_key")
     definition = load_definition(pipeline.definition, name=pipeline.name)
     parameters = resolve_parameters(definition, {**pipeline.defaults, **cmd.parameters})
     now = ctx.clock.now()
-    run = new_run(new_run_id(now), pipeline, definition, parameters, ctx.identity.principal, now)
+    run_id = new_run_id(now)
+    if cmd.idempotency_key is not None:
+        run_id = keyed_run_id(account.name, pipeline.name, cmd.idempotency_key, cmd.requested_at or now)
+        earlier = ctx.uow.pipelines.get_run(run_id)
+        if earlier is not None:  # the same request again: its run, not a second one
+            ctx.audit(Action.START_PIPELINE_RUN, run_resource(account, earlier), pipeline=pipeline.name,
+                      idempotency_key=cmd.idempotency_key, repeated=True)
+            return earlier
+    run = new_run(run_id, pipeline, definition, parameters, ctx.identity.principal, now)
     ctx.uow.pipelines.add_run(run)
     ctx.audit(Action.START_PIPELINE_RUN, run_resource(account, run), pipeline=pipeline.name,
-              version=pipeline.version, parameters=parameters)
+              version=pipeline.version, parameters=parameters,
+              **({"idempotency_key": cmd.idempotency_key} if cmd.idempotency_key else {}))
     ctx.emit(run_event(run, None))
     return run
 
