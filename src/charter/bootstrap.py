@@ -16,7 +16,7 @@ from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import SqlUnitOfWork
 from charter.adapters.executors.local import LocalExecutor
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
-from charter.adapters.webhooks import HttpWebhookSender
+from charter.adapters.webhooks import HttpWebhookSender, load_or_create_key
 from charter.config import Settings
 from charter.domain.deliveries import RetryPolicy
 from charter.services.audit import AuditTrail
@@ -36,6 +36,8 @@ class Platform:
     artifacts: ArtifactStore
     dispatcher: Dispatcher
     pipelines: PipelineRunner
+    console_key: bytes = b""
+    """Seals the web console's session cookies (see charter.entrypoints.console.session)."""
 
     def close(self) -> None:
         self.pipelines.close()
@@ -99,4 +101,5 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} (known: local)")
     runner = PipelineRunner(bus, LocalExecutor(settings.pipeline_max_parallel), settings.data_dir / "pipelines",
                             poll_seconds=settings.pipeline_poll_seconds)
-    return Platform(settings, engine, bus, artifacts, dispatcher, runner)
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner,
+                    load_or_create_key(settings.resolved_console_key_file))

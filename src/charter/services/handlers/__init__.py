@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charter.services.handlers import (
+    abilities,
     account_requests,
     audit,
     cards,
@@ -22,6 +23,6 @@ from charter.services.messagebus import MessageBus
 
 def register_all(bus: MessageBus) -> None:
     for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
-                   account_requests, projects, workspaces, pipelines):
+                   account_requests, projects, workspaces, pipelines, abilities):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
