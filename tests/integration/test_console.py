@@ -277,3 +277,10 @@ def test_a_console_page_that_skips_the_policy_engine_is_refused(web: TestClient,
     sign_in(web, org.bearer("admin"))
     response = web.get("/forgotten-page")
     assert response.status_code == 500 and "leaked" not in response.text
+
+
+def test_every_form_on_the_inbox_carries_the_sessions_csrf_token(web: TestClient, org: Org) -> None:
+    register(org, org.identity("sam"))
+    csrf = sign_in(web, org.bearer("lena"))
+    tokens = CSRF.findall(web.get("/").text)
+    assert len(tokens) >= 3 and set(tokens) == {csrf}
