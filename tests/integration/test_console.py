@@ -284,3 +284,64 @@ def test_every_form_on_the_inbox_carries_the_sessions_csrf_token(web: TestClient
     csrf = sign_in(web, org.bearer("lena"))
     tokens = CSRF.findall(web.get("/").text)
     assert len(tokens) >= 3 and set(tokens) == {csrf}
+
+
+def _subscription(org: Org) -> str:
+    diego, lena = org.identity("diego"), org.identity("lena")
+    uploaded = org.bus.handle(c.UploadDataset("data-governance", "bank", "csv", iter([b"age,y\n30,0\n41,1\n"]), 10**6),
+                              diego)
+    org.bus.handle(c.RegisterDatasetVersion("data-governance", "bank", "csv", uploaded.blob.sha256), diego)
+    return str(org.bus.handle(c.Subscribe("data-governance", "bank", "ml-dev", "churn model"), lena).id)
+
+
+def test_a_rejection_without_a_comment_is_refused_next_to_the_comment_field(web: TestClient, org: Org) -> None:
+    sub_id = _subscription(org)
+    csrf = sign_in(web, org.bearer("diego"))
+    assert f'data-testid="item-subscription-{sub_id}"' in web.get("/").text
+    response = web.post(f"/accounts/data-governance/data/subscriptions/{sub_id}/decide",
+                        data={"csrf": csrf, "decision": "reject", "comment": " ", "back": "inbox", "seen": "Pending"})
+    assert response.status_code == 400
+    item = response.text[response.text.index(f'data-testid="item-subscription-{sub_id}"'):]
+    assert re.search(r'name="comment"[^>]*aria-invalid="true"', item)
+    assert 'role="alert">a rejection needs a comment: say why<' in item
+    assert str(org.bus.handle(c.GetSubscription("data-governance", sub_id), org.admin).status) == "Pending"
+
+
+def test_a_data_engineer_approves_a_subscription_from_the_inbox(web: TestClient, org: Org) -> None:
+    sub_id = _subscription(org)
+    csrf = sign_in(web, org.bearer("diego"))
+    response = web.post(f"/accounts/data-governance/data/subscriptions/{sub_id}/decide",
+                        data={"csrf": csrf, "decision": "approve", "comment": "ok for churn", "seen": "Pending"})
+    assert response.status_code == 200 and "Approved the subscription of ml-dev to bank" in response.text
+    assert str(org.bus.handle(c.GetSubscription("data-governance", sub_id), org.admin).status) == "Approved"
+
+
+def test_a_stale_card_editor_gets_a_conflict_and_the_newer_version_is_kept(web: TestClient, org: Org) -> None:
+    mei = org.identity("mei")
+    org.bus.handle(c.CreateModelPackageGroup("ml-shared-services", "churn-ml-dev", "central churn"), mei)
+    org.bus.handle(c.EditModelCard("ml-shared-services", "churn-ml-dev", {"overview": {"description": "v1"}},
+                                   "first"), mei)
+    csrf = sign_in(web, org.bearer("mei"))
+    page = web.get("/accounts/ml-shared-services/cards/churn-ml-dev").text
+    assert 'name="expected_version" value="1"' in page
+    org.bus.handle(c.EditModelCard("ml-shared-services", "churn-ml-dev", {"overview": {"description": "v2"}},
+                                   "second"), mei)
+    response = web.post("/accounts/ml-shared-services/cards/churn-ml-dev/edit",
+                        data={"csrf": csrf, "expected_version": "1", "summary": "stale",
+                              "document": '{"overview": {"description": "stale"}}'})
+    assert response.status_code == 409 and "someone edited it since you read it" in response.text
+    card = org.bus.handle(c.GetModelCard("ml-shared-services", "churn-ml-dev"), org.admin)
+    assert len(card.card.versions) == 2
+
+
+def test_a_card_that_is_not_json_is_refused_next_to_the_document_field(web: TestClient, org: Org) -> None:
+    mei = org.identity("mei")
+    org.bus.handle(c.CreateModelPackageGroup("ml-shared-services", "churn-ml-dev", "central churn"), mei)
+    org.bus.handle(c.EditModelCard("ml-shared-services", "churn-ml-dev", {}, "first"), mei)
+    csrf = sign_in(web, org.bearer("mei"))
+    response = web.post("/accounts/ml-shared-services/cards/churn-ml-dev/edit",
+                        data={"csrf": csrf, "expected_version": "1", "document": "{not json"})
+    assert response.status_code == 400
+    assert re.search(r'<textarea id="document" name="document" rows="14" aria-invalid="true">\{not json</textarea>',
+                     response.text)
+    assert "the card is not valid JSON" in response.text
