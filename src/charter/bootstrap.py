@@ -28,7 +28,7 @@ from charter.adapters.executors.ray import RayExecutor, ray_address
 from charter.adapters.serving.launcher import ForkTemplateLauncher
 from charter.adapters.serving.metrics import PrometheusServingMetrics
 from charter.adapters.signing import Ed25519FileSigner, FileWitness
-from charter.adapters.webhooks import HttpWebhookSender
+from charter.adapters.webhooks import HttpWebhookSender, load_or_create_key
 from charter.config import Settings
 from charter.domain.audit import Checkpoint
 from charter.domain.deliveries import RetryPolicy
@@ -54,6 +54,8 @@ class Platform:
     pipelines: PipelineRunner
     endpoints: EndpointSupervisor
     deployments: DeploymentRunner
+    console_key: bytes = b""
+    """Seals the web console's session cookies (see charter.entrypoints.console.session)."""
 
     def close(self) -> None:
         self.pipelines.close()
@@ -144,7 +146,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         rollout_timeout_seconds=settings.deployment_rollout_timeout_seconds,
         rollout_poll_seconds=settings.deployment_rollout_poll_seconds,
         smoke_requests=settings.deployment_smoke_requests)
-    return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor, deployments)
+    return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor, deployments,
+                    load_or_create_key(settings.resolved_console_key_file))
 
 
 def _artifacts(settings: Settings) -> ArtifactStore:

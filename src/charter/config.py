@@ -189,6 +189,16 @@ class Settings(BaseSettings):
         default=3, ge=1, le=1000, description="Invocations of production the smoke-prod stage makes.",
     )
 
+    console_key_file: Path | None = Field(
+        default=None, description="Key that seals the web console's session cookies (AES-GCM); every "
+        "replica behind one load balancer needs the same file. Default: console.key in the data "
+        "directory, created (0600) on first start.",
+    )
+    console_session_seconds: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, description="How long a web console sign-in lasts "
+        "(the token behind it still has to be valid at every request).",
+    )
+
     @field_validator("webhook_allow_private_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -202,6 +212,10 @@ class Settings(BaseSettings):
     @property
     def resolved_webhook_key_file(self) -> Path:
         return self.webhook_key_file or self.data_dir / "webhook.key"
+
+    @property
+    def resolved_console_key_file(self) -> Path:
+        return self.console_key_file or self.data_dir / "console.key"
 
     @property
     def resolved_database_url(self) -> str:

@@ -71,7 +71,7 @@ class CliResult:
                 f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}")
 
 
-def run_cli(args: list[str], env: Mapping[str, str], *, timeout: float = 60.0,
+def run_cli(args: list[str], env: Mapping[str, str], *, timeout: float = 180.0,
             cwd: Path | None = None) -> CliResult:
     proc = subprocess.run([charter_executable(), *args], env=dict(env), capture_output=True,
                           text=True, timeout=timeout, cwd=cwd or REPO)
@@ -118,7 +118,9 @@ class ServerProcess:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout: float = 90.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        # Generous: on a machine shared with other test runs, importing the server alone has taken
+        # 45 s; the wait ends as soon as /healthz answers.
         for _attempt in range(3):  # the port picked may be taken before the server binds it
             self.port = free_port()
             self.env = charter_env(self.config_dir, self.data_dir, **self.extra_env)

@@ -921,3 +921,25 @@ class RollbackDeployment(Command):
     pipeline: str
     reason: str
     execution: str | None = None
+
+
+# --- abilities (what a user interface may offer) ----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Ability:
+    """An action on one resource, named as a route names it: ``action`` is an ``Action`` value,
+    ``account`` and ``name`` locate the resource, ``key`` is its version or id where it has one."""
+
+    action: str
+    account: str = ""
+    name: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAbilities(Query):
+    """Which of these actions the caller may take now, decided by the same policies and on the same
+    resource attributes as the commands themselves (a console offers only those; the commands
+    still decide again). An ability on a resource that does not exist is not held."""
+
+    abilities: tuple[Ability, ...]

@@ -14,15 +14,17 @@ from fastapi import FastAPI
 
 from charter.bootstrap import Platform
 from charter.entrypoints.api.app import create_app
+from charter.entrypoints.console.app import mount_console
 
 log = logging.getLogger("charter.server")
 
 
 def server_app(platform: Platform) -> FastAPI:
-    """The API plus the schedulers that belong to a running server (audit checkpoint signing, the
-    event dispatcher, the pipeline and deployment runners, each in a thread of its own, stopped
-    before the server exits)."""
+    """The API, the web console at ``/``, and the schedulers that belong to a running server (audit
+    checkpoint signing, the event dispatcher, the pipeline runner, the serving supervisor and the
+    deployment runner, each in a thread of its own, stopped before the server exits)."""
     app = create_app(platform)
+    mount_console(app, platform.console_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,5 +1,5 @@
-"""ASGI middleware: request ids, body size limits, and the guarantee that every API request
-reached a policy decision before it may succeed."""
+"""ASGI middleware: request ids, body size limits, and the guarantee that every API request and
+every console page reached a policy decision before it may succeed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,22 @@ API_PREFIX = "/api/v1"
 # larger than a JSON document.
 UPLOAD_PATH = re.compile(r"^/api/v1/accounts/[a-z][a-z0-9-]{0,62}/"
                          r"(artifacts|data/datasets|catalog/portfolios/[a-z][a-z0-9-]{0,62}/publish)$")
+
+# Answered without a decision: health, the API's own description, the console's sign-in and its
+# static files. Everything else — the API and every console page — must have been decided.
+UNGUARDED = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                       "/signin", "/signout"})
+STATIC_PREFIX = "/static/"
+
+
+def guard_threshold(path: str) -> int | None:
+    """The lowest status that may be sent without a policy decision, or None: not guarded. A
+    console page may redirect undecided (to the sign-in page) but shows nothing undecided."""
+    if path.startswith(API_PREFIX):
+        return 400
+    if path in UNGUARDED or path.startswith(STATIC_PREFIX):
+        return None
+    return 300
 
 
 async def send_error(send: Send, error: CharterError, request_id: str) -> None:
@@ -70,7 +86,8 @@ class GuardMiddleware:
                     raise _BodyTooLarge
             return message
 
-        guarded = scope["path"].startswith(API_PREFIX)
+        threshold = guard_threshold(scope["path"])
+        guarded = threshold is not None
         trace: list[Any] = []
         token = decision_trace.set(trace) if guarded else None
         started = False
@@ -82,7 +99,7 @@ class GuardMiddleware:
                     started = True
                     await send_error(send, too_large, request_id)
                     raise _Swallowed
-                if guarded and message["status"] < 400 and not trace:
+                if threshold is not None and message["status"] < threshold and not trace:
                     # Fail closed: a route that answered without asking the policy engine is a bug.
                     log.error("%s %s answered without a policy decision", scope["method"], scope["path"])
                     started = True

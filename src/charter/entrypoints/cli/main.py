@@ -246,7 +246,7 @@ def _print_demo(url: str, applied: m.ApplyOut, accounts: list[m.AccountOut],
                 principals: list[m.PrincipalOut], token: str) -> None:
     say = console.print
     say(f"\n[bold green]Charter is running[/] at [bold]{url}[/]", soft_wrap=True)
-    say(f"OpenAPI: {url}/openapi.json\n", soft_wrap=True)
+    say(f"Web console: {url}/ (sign in with a token below) · OpenAPI: {url}/openapi.json\n", soft_wrap=True)
     say(f"Applied examples/acme/charter.yaml: {len(applied.changes)} changes.")
     table("Accounts", ["name", "kind", "stage", "ou"], [(a.name, a.kind, a.stage, a.ou) for a in accounts])
     say(f"Principals: {', '.join(p.name for p in principals)}", soft_wrap=True)

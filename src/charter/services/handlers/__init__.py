@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from charter.services.handlers import (
+    abilities,
     account_requests,
     audit,
     cards,
@@ -24,6 +25,7 @@ from charter.services.messagebus import MessageBus
 
 def register_all(bus: MessageBus) -> None:
     for module in (org, identity, audit, registry, cards, promotion, events, datasets, catalog,
-                   account_requests, projects, workspaces, pipelines, endpoints, deployments):
+                   account_requests, projects, workspaces, pipelines, endpoints, deployments,
+                   abilities):
         for message_type, handler in module.HANDLERS.items():
             bus.register(message_type, handler)
