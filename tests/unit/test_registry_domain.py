@@ -71,6 +71,16 @@ def test_artifact_paths_that_could_escape_are_refused(path: str) -> None:
         check_artifact_path(path)
 
 
+@pytest.mark.parametrize("path", ["\uff0e\uff0e/etc/passwd", "\u2025/etc/passwd", "a\uff0fb", "e\u0301.onnx"])
+def test_artifact_paths_that_unicode_normalisation_would_change_are_refused(path: str) -> None:
+    with pytest.raises(ValidationError, match="NFKC"):
+        check_artifact_path(path)
+
+
+def test_an_artifact_path_in_normal_form_with_accents_is_accepted() -> None:
+    assert check_artifact_path("mod\u00e8le/poids.onnx") == "mod\u00e8le/poids.onnx"
+
+
 def test_nested_relative_artifact_paths_are_accepted() -> None:
     assert check_artifact_path("model/weights.onnx") == "model/weights.onnx"
 

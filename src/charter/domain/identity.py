@@ -61,6 +61,10 @@ def parse_bearer(bearer: str) -> tuple[CredentialKind, str, str] | None:
         return None
     if not ident or not value or len(bearer) > 256:
         return None
+    # Ids are 16 hex digits (secrets.token_hex(8)); anything else is malformed, never looked up,
+    # and never written into the refusal's audit record (where it would have to be a CRN part).
+    if len(ident) != 16 or any(ch not in "0123456789abcdef" for ch in ident):
+        return None
     return kind, ident, value
 
 

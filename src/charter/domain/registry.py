@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -41,6 +42,12 @@ def check_artifact_path(path: str) -> str:
     if (not isinstance(path, str) or not path or len(path) > MAX_PATH or "\\" in path
             or "\x00" in path or "%" in path or path.startswith("/") or ":" in path.split("/")[0]):
         raise ValidationError(f"invalid artifact path {path!r}", field="path", value=str(path)[:MAX_PATH])
+    if unicodedata.normalize("NFKC", path) != path:
+        # Fullwidth dots and solidi, the two-dot leader …: harmless on a POSIX file system, but a
+        # tool that normalises names (a zip writer, a file system on another OS) turns them into
+        # ".." and "/". A name that means one thing everywhere is in its NFKC form already.
+        raise ValidationError(f"artifact path {path!r} must be in Unicode normal form NFKC", field="path",
+                              value=path)
     normal = posixpath.normpath(path)
     if normal != path or normal == "." or normal.startswith("..") or "/../" in f"/{normal}/":
         raise ValidationError(f"artifact path {path!r} must be relative and normalised", field="path",

@@ -41,6 +41,9 @@ def create_app(platform: Platform) -> FastAPI:
         version=__version__,
         description="Governance of the machine-learning lifecycle across isolated accounts.",
         openapi_url="/openapi.json",
+        # A redirect to the slash-less route would answer before any policy decision (which the
+        # guard turns into a 500); a path with a stray slash is simply no route.
+        redirect_slashes=False,
     )
     app.state.platform = platform
     for router in ROUTERS:

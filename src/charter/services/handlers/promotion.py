@@ -163,6 +163,16 @@ def promote_on_approval(bus: MessageBus, invocation: Invocation) -> None:
     digests = event.data.get("digests") or []
     if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
         raise ValidationError("the event's digests are not a list of digests", event=event.id)
+    # The bus policy admitted the event for its source; the package it names must be that account's,
+    # or an admitted account could have another account's package promoted in its name.
+    try:
+        subject_account = CRN.parse(event.subject).account
+    except ValidationError:
+        raise ValidationError(f"the event's subject {event.subject!r} is not a CRN", event=event.id) from None
+    if subject_account != event.source:
+        raise ValidationError(f"the event from {event.source} names a package of {subject_account}; an account "
+                              "promotes only its own packages", event=event.id, source=event.source,
+                              subject=event.subject)
     bus.handle(c.CopyPackageArtifacts(event.subject, invocation.bus), invocation.run_as)
     bus.handle(c.PromoteModelPackage(event.subject, invocation.bus, tuple(digests), event.id),
                invocation.run_as)
