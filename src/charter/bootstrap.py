@@ -67,7 +67,7 @@ def pipeline_executor(settings: Settings) -> PipelineExecutor:
     """The executor ``pipeline_executor`` names: ``local``, ``ray`` (the cluster this machine is
     part of) or ``ray://HOST:PORT`` (a cluster's Ray Client server)."""
     if settings.pipeline_executor == "local":
-        return LocalExecutor(settings.pipeline_max_parallel)
+        return LocalExecutor(settings.pipeline_max_parallel, preload=tuple(settings.pipeline_preload_modules))
     address = ray_address(settings.pipeline_executor)
     if address is None:
         raise ValueError(f"unknown pipeline executor {settings.pipeline_executor!r} "

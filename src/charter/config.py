@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     pipeline_max_parallel: int = Field(
         default=4, ge=1, le=256, description="Steps of one pipeline run that run at the same time.",
     )
+    pipeline_preload_modules: list[str] = Field(
+        default=["numpy", "sklearn.base", "sklearn.ensemble", "sklearn.linear_model", "sklearn.metrics",
+                 "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing", "skops.io"],
+        description="Modules the local executor's fork server imports once, so that every step forked "
+        "from it starts with them loaded (those not installed are skipped).",
+    )
     pipeline_poll_seconds: float = Field(
         default=0.5, gt=0, description="How long the pipeline runner waits when no run is pending.",
     )

@@ -46,6 +46,11 @@ def hang(outputs):
 
 def check(value):
     return float(value) > 1, "value must exceed 1"
+
+
+def loaded(name):
+    # 1 when the module was already imported before the step ran (preloaded by the fork server)
+    return {"metrics": {"loaded": int(name in sys.modules)}}
 ''',
 }
 
@@ -142,3 +147,15 @@ def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor
                                       threading.Event())
     assert result.ok
     assert result.condition == (False, "value must exceed 1")
+
+
+def test_modules_the_fork_server_preloads_are_loaded_before_a_step_starts(code_dir: Path) -> None:
+    warm = LocalExecutor(preload=("xml.dom.minidom", "no_such_module_at_all"))
+    cold = LocalExecutor()
+    try:
+        job = _job(code_dir, "steps:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
+        assert warm.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 1}}
+        assert cold.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 0}}
+    finally:
+        warm.close()
+        cold.close()

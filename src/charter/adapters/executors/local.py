@@ -61,9 +61,11 @@ class ForkServer:
     """A warm step runner (``step_runner --serve``) that forks a child per step: each step is
     still its own process in its own process group, without paying an interpreter's start-up."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, preload: tuple[str, ...] = ()) -> None:
+        preloading = [f"--preload={','.join(preload)}"] if preload else []
         self._process = subprocess.Popen(
-            [python, "-m", "charter.adapters.executors.step_runner", "--serve"], stdin=subprocess.PIPE,
+            [python, "-m", "charter.adapters.executors.step_runner", "--serve", *preloading],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=_environment(), start_new_session=True)
         self._lock = threading.Lock()
         self._children: dict[str, _Child] = {}
@@ -115,10 +117,12 @@ class ForkServer:
 
 
 class LocalExecutor:
-    def __init__(self, max_parallel: int = 4, python: str = sys.executable, *, fork_server: bool = True) -> None:
+    def __init__(self, max_parallel: int = 4, python: str = sys.executable, *, fork_server: bool = True,
+                 preload: tuple[str, ...] = ()) -> None:
         self.max_parallel = max_parallel
         self.python = python
         self.fork_server = fork_server
+        self.preload = preload
         self._server: ForkServer | None = None
         self._server_lock = threading.Lock()
 
@@ -131,7 +135,7 @@ class LocalExecutor:
     def _forks(self) -> ForkServer:
         with self._server_lock:
             if self._server is None or not self._server.alive:
-                self._server = ForkServer(self.python)
+                self._server = ForkServer(self.python, self.preload)
             return self._server
 
     def run_step(self, job: StepJob, cancel: threading.Event) -> StepResult:
