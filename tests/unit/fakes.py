@@ -692,6 +692,9 @@ class FakeDeploymentRepository:
     def has_runnable(self, now: datetime) -> bool:
         return bool(self.claim_runnable(now, 1))
 
+    def any_enabled(self) -> bool:
+        return any(p.enabled for p in self.d.deployment_pipelines.values())
+
     def claim_expired(self, now: datetime, limit: int) -> list[Execution]:
         return sorted((e for e in self.d.executions.values() if e.status is ExecutionStatus.AWAITING_APPROVAL
                        and e.approval_expires_at is not None and e.approval_expires_at <= now),

@@ -134,10 +134,12 @@ class EndpointSupervisor:
     def reconcile(self) -> None:
         with self.bus.uow_factory(readonly=True) as uow:
             endpoints = uow.endpoints.all()
+            deploying = not self._warmed and not endpoints and uow.deployments.any_enabled()
         wanted = {(e.account, e.name) for e in endpoints}
-        if endpoints and not self._warmed:
-            # The template imports the model runtimes (seconds) once some endpoint exists: a server
-            # that serves none never pays for it.
+        if (endpoints or deploying) and not self._warmed:
+            # The template imports the model runtimes (seconds) once some endpoint, or a deployment
+            # pipeline that will make one, exists: a server that serves none never pays for it, and
+            # the first deployment does not wait for it.
             self._warmed = True
             self.launcher.warm()
         for endpoint in endpoints:

@@ -399,6 +399,9 @@ class DeploymentRepository(Protocol):
         ...
 
     def has_runnable(self, now: datetime) -> bool: ...
+    def any_enabled(self) -> bool:
+        """Whether some account has a deployment pipeline that may start executions."""
+        ...
 
     def claim_expired(self, now: datetime, limit: int) -> list[Execution]:
         """Executions whose approval request ran out, locked as ``claim_runnable`` locks."""

@@ -136,6 +136,9 @@ class SqlDeploymentRepository:
              .order_by(de.updated_at, de.id).limit(limit))
         return [_execution(row) for row in self.conn.execute(self._locking(q))]
 
+    def any_enabled(self) -> bool:
+        return self.conn.execute(select(dp.name).where(dp.enabled.is_(True)).limit(1)).first() is not None
+
     def has_runnable(self, now: datetime) -> bool:
         q = select(de.id).where(and_(de.status.in_([str(s) for s in RUNNABLE]),
                                      or_(de.claimed_until.is_(None), de.claimed_until < now))).limit(1)
