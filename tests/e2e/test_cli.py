@@ -259,6 +259,12 @@ def test_demo_prints_the_url_and_exits(tmp_path: Path) -> None:
     assert steps["reads it without a subscription: refused"]["detail"] == "denied by no-grant-no-read"
     assert summary["central_package"] == "churn-ml-dev/1"
     assert summary["card"] == {"status": "Approved", "version": 2}
+    # the deployment: tests passed in ml-test, refused before the card was approved, then production
+    assert all(check["passed"] for check in summary["integration_tests"])
+    assert "production-needs-an-approved-card" in steps[
+        "tries to approve production while the card is under review: refused"]["detail"]
+    assert summary["deployment"] == "Succeeded"
+    assert len(summary["prediction"]) == 3 and set(summary["prediction"]) <= {"0", "1"}
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{summary['url']}/healthz", timeout=1.0)  # --exit stopped it
 
