@@ -53,12 +53,15 @@ class GoldenPath:
         self.status = status
         self.outcome = Outcome()
         self.clients: dict[str, Client] = {}
+        self.tokens: dict[str, str] = {}
+        """Each persona's API token, printed at the end so the console and the CLI can be tried as them."""
 
     # --- running --------------------------------------------------------------------------
 
     def walk(self) -> Outcome:
         for name in PERSONAS:
             token = self.admin.create_token(name, description="charter demo").secret
+            self.tokens[name] = token
             self.clients[name] = Client(self.url, token, timeout=120)
         try:
             with tempfile.TemporaryDirectory(prefix="charter-demo-") as scratch:

@@ -218,19 +218,22 @@ def demo(
             principals = list(client.principals())
             if state.output != "json":
                 _print_demo(url, applied, accounts, principals, init_result.bearer)
-            walked = GoldenPath(url, client, _say if state.output != "json" else _quiet,
-                                console.status if state.output != "json" else _no_status,
-                                platform.bus.checkpoint).walk()
+            path = GoldenPath(url, client, _say if state.output != "json" else _quiet,
+                              console.status if state.output != "json" else _no_status,
+                              platform.bus.checkpoint)
+            walked = path.walk()
             verified = client.audit_verify()
         store = state.store()
         store.profiles["demo"] = Profile(url, init_result.bearer)
+        for name, token in path.tokens.items():
+            store.profiles[f"demo-{name}"] = Profile(url, token)
         store.save()
         summary = {"url": url, "openapi": f"{url}/openapi.json", "organization": "acme",
                    "accounts": [a.name for a in accounts], "principals": [p.name for p in principals],
                    "changes_applied": len(applied.changes), "admin_token": init_result.bearer,
                    "profile": "demo", "audit_ok": verified.ok, "data_dir": str(directory),
-                   "golden_path": walked.steps, **walked.facts}
-        show(state.output, summary, lambda: _print_demo_end(url))
+                   "persona_tokens": path.tokens, "golden_path": walked.steps, **walked.facts}
+        show(state.output, summary, lambda: _print_demo_end(url, path.tokens))
         sys.stdout.flush()
         if not exit_after_setup:
             while background.thread.is_alive():
@@ -254,9 +257,17 @@ def _print_demo(url: str, applied: m.ApplyOut, accounts: list[m.AccountOut],
     say("\n[bold]The golden path[/], each persona with their own token:")
 
 
-def _print_demo_end(url: str) -> None:
+def _print_demo_end(url: str, tokens: dict[str, str]) -> None:
     me = sys.argv[0] if "/" in sys.argv[0] else "charter"  # how this command was called
-    console.print(f"\nCharter is running at [bold]{url}[/]. Try:", soft_wrap=True)
+    console.print(f"\nCharter is running at [bold]{url}[/]; the web console is at {url}/.", soft_wrap=True)
+    console.print("The personas' tokens (sign in to the console with one; each is also the CLI profile "
+                  "demo-NAME):", soft_wrap=True)
+    for name, token in tokens.items():
+        console.print(f"  {name:<7} {token}", soft_wrap=True, highlight=False)
+    console.print(f"  {me} --profile demo-grace deployments show churn-deploy --account ml-shared-services\n"
+                  f"  {me} --profile demo-grace endpoints invoke churn-deploy --account ml-prod --data "
+                  "'{\"instances\": [[...30 numbers...]]}'", soft_wrap=True, highlight=False)
+    console.print("Try also:", soft_wrap=True)
     console.print(f"  {me} --profile demo registry packages churn-ml-dev --account ml-shared-services\n"
                   f"  {me} --profile demo cards show churn-ml-dev --account ml-shared-services\n"
                   f"  {me} --profile demo audit list --resource "
