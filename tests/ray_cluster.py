@@ -44,7 +44,19 @@ class RayCluster:
         return f"ray://127.0.0.1:{self.client_port}"
 
     @classmethod
-    def start(cls, timeout: float = 90.0) -> RayCluster:
+    def start(cls, timeout: float = 90.0, attempts: int = 2) -> RayCluster:
+        """Start a cluster; once more when the first does not come up (on a loaded machine
+        `ray start` itself may give up waiting for its own servers)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return cls._start(timeout)
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start(cls, timeout: float) -> RayCluster:
         # Short: Ray's socket paths must fit in 107 bytes.
         temp_dir = Path(tempfile.mkdtemp(prefix="cray-", dir="/tmp"))
         log_path = temp_dir / "ray-start.log"

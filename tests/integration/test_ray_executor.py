@@ -24,8 +24,8 @@ from tests.integration.test_train_from_dataset import TEMPLATE, _code
 from tests.pipelines_support import CODE, DEFINITION
 from tests.ray_cluster import RayCluster
 
-# One cluster for the whole session, on one xdist worker (two clusters would not fit in 2 CPUs).
-pytestmark = pytest.mark.xdist_group("ray")
+# One cluster for the whole session: xdist runs a file's tests on one worker (`--dist loadfile` in
+# pyproject.toml), so one cluster serves them all (two would not fit in 2 CPUs).
 
 STEPS = '''
 import subprocess
@@ -119,7 +119,7 @@ def test_a_crashing_step_on_ray_fails_with_its_exit_code_and_traceback_tail(exec
 def test_a_step_on_ray_past_its_timeout_is_killed_with_its_children(executor: RayExecutor, code_dir: Path) -> None:
     started = time.monotonic()
     result = executor.run_step(_job(code_dir, "steps:hang", timeout=2), threading.Event())
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # not the 60 s it sleeps (the rest: Ray scheduling it)
     assert result.timed_out and not result.ok
     assert "timed out after 2 s" in (result.error or "")
     match = re.search(r"child (\d+), now sleeping", result.log_tail)
