@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 import bench_authz
 import bench_promotion
 import bench_registry
+import bench_serving
 import bench_write
 from _common import log, machine, version_of
 
@@ -78,7 +79,7 @@ def _cpu_busy_percent(seconds: float = 1.0) -> float | None:
     return round(100.0 * (1 - (idle1 - idle0) / elapsed), 1) if elapsed else None
 
 
-BENCHMARKS = ("authz", "write", "registry", "promotion")
+BENCHMARKS = ("authz", "write", "registry", "promotion", "serving")
 
 
 def _carry_over(document: dict[str, Any], output: Path) -> None:
@@ -161,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                      else bench_promotion.run(samples=30))
         document["promotion"] = promotion
         blocks.append(bench_promotion.report(promotion))
+    if args.only in (None, "serving"):
+        log("== serving: a Charter endpoint vs mlflow models serve, concurrency 1, 10, 64 ==")
+        serving = bench_serving.run(seconds=2 if args.quick else 5, mlflow=args.mlflow)
+        document["serving"] = serving
+        blocks.append(bench_serving.report(serving))
     document["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     document["elapsed_s"] = round(time.monotonic() - started, 1)
 

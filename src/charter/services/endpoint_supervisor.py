@@ -151,7 +151,7 @@ class EndpointSupervisor:
                 # Brought back after a start, or served by another server's rollout or rollback.
                 self._begin(endpoint, serving, record=False)
             rolling = endpoint.rolling_out
-            if rolling is not None:
+            if rolling is not None and (route is None or route.revision.number != rolling.number):
                 self._begin(endpoint, rolling, record=True)
         with self._lock:
             gone = [k for k in self._routes if k not in wanted]
@@ -185,6 +185,8 @@ class EndpointSupervisor:
         took = True
         if record:
             took = self._record(group, ok, reason)
+        elif ok:
+            took = self._still_serving(group)
         with self._lock:
             self._pending.pop(key, None)
             old = None
@@ -245,7 +247,7 @@ class EndpointSupervisor:
     def _record(self, group: _Group, ok: bool, reason: str | None) -> bool:
         """Store how the rollout ended; False when it no longer counts (superseded, deleted)."""
         with self.bus.uow_factory() as uow:
-            endpoint = uow.endpoints.get(group.account, group.endpoint)
+            endpoint = uow.endpoints.get(group.account, group.endpoint, for_update=True)
             if endpoint is None:
                 return False
             try:
@@ -259,6 +261,13 @@ class EndpointSupervisor:
         for listener in self.bus.outbox_listeners:
             listener()
         return True
+
+    def _still_serving(self, group: _Group) -> bool:
+        """A brought-back revision takes the route only if it still serves (a round that read the
+        store before a rollout ended must not put an older revision back)."""
+        with self.bus.uow_factory(readonly=True) as uow:
+            endpoint = uow.endpoints.get(group.account, group.endpoint)
+        return endpoint is not None and endpoint.serving_revision == group.revision.number
 
     def _model_file(self, variant: Variant) -> Path:
         """The model file on local disk, copied once from the package's account store (verified:

@@ -352,8 +352,9 @@ class PipelineRepository(Protocol):
 
 
 class EndpointRepository(Protocol):
-    def get(self, account: str, name: str) -> Endpoint | None:
-        """The endpoint with every revision, oldest first."""
+    def get(self, account: str, name: str, *, for_update: bool = False) -> Endpoint | None:
+        """The endpoint with every revision, oldest first; ``for_update`` locks its row until the
+        transaction ends, so two writers (a command, a rollout's end) never lose each other's change."""
         ...
     def add(self, endpoint: Endpoint) -> None: ...
     def save(self, endpoint: Endpoint) -> None:

@@ -46,8 +46,11 @@ class SqlEndpointRepository:
                          tuple(revisions[(row.account, row.name)]), row.serving_revision)
                 for row in rows if revisions[(row.account, row.name)]]
 
-    def get(self, account: str, name: str) -> Endpoint | None:
-        rows = list(self.conn.execute(select(t.endpoints).where(and_(e.account == account, e.name == name))))
+    def get(self, account: str, name: str, *, for_update: bool = False) -> Endpoint | None:
+        q = select(t.endpoints).where(and_(e.account == account, e.name == name))
+        if for_update and self.conn.dialect.name != "sqlite":  # SQLite: the one writer holds the lock
+            q = q.with_for_update()
+        rows = list(self.conn.execute(q))
         found = self._assemble(rows)
         return found[0] if found else None
 

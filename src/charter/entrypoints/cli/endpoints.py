@@ -39,6 +39,18 @@ def _variant(text: str) -> m.VariantIn:
         raise ValidationError(f"--package {text!r}: CRN, CRN=WEIGHT or NAME:CRN=WEIGHT", field="package") from None
 
 
+WAIT_SECONDS = 300.0
+
+
+def _wait(client: Any, account: str, name: str, done: m.EndpointOut) -> m.EndpointOut:
+    """Until the latest revision's rollout ends (or WAIT_SECONDS: it is then still Updating)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while done.revisions[-1].status == "Updating" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        done = client.endpoint(account, name)
+    return done
+
+
 @app.command("deploy")
 def deploy(
     ctx: typer.Context,
@@ -57,9 +69,7 @@ def deploy(
         done = client.deploy_endpoint(where, name, [_variant(p) for p in package], replicas=replicas,
                                       capture_percent=capture, reason=reason)
         revision = done.latest_revision
-        while wait and done.revisions[-1].status == "Updating":
-            time.sleep(0.2)
-            done = client.endpoint(where, name)
+        done = _wait(client, where, name, done) if wait else done
     last = next(r for r in done.revisions if r.revision == revision)
     show(_state(ctx).output, done, lambda: console.print(
         f"{escape(done.crn)} revision {revision}: {_status(last.status)}"
@@ -137,9 +147,7 @@ def rollback(ctx: typer.Context, name: str,
     where = _account(ctx, account)
     with _state(ctx).client() as client:
         done = client.rollback_endpoint(where, name, reason=reason)
-        while wait and done.revisions[-1].status == "Updating":
-            time.sleep(0.2)
-            done = client.endpoint(where, name)
+        done = _wait(client, where, name, done) if wait else done
     last = done.revisions[-1]
     show(_state(ctx).output, done, lambda: console.print(
         f"{escape(done.crn)} revision {last.revision} (rollback to {last.rollback_of}): {_status(last.status)}",

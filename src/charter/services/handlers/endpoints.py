@@ -105,7 +105,7 @@ def _variant(ctx: HandlerContext, account: Account, spec: c.VariantSpec, *, requ
 def _add_revision(ctx: HandlerContext, account: Account, name: str, variants: tuple[Variant, ...],
                   replicas: int, capture_percent: float, reason: str, action: Action,
                   rollback_of: int | None = None) -> tuple[Endpoint, Revision]:
-    existing = ctx.uow.endpoints.get(account.name, name)
+    existing = ctx.uow.endpoints.get(account.name, name, for_update=True)
     now = ctx.clock.now()
     number = existing.latest.number + 1 if existing else 1
     revision = Revision(number, variants, replicas, float(capture_percent), ctx.identity.principal, now,
@@ -142,9 +142,10 @@ def deploy(cmd: c.DeployEndpoint, ctx: HandlerContext) -> Endpoint:
     return endpoint
 
 
-def _require(ctx: HandlerContext, account: Account, name: str, action: Action) -> Endpoint:
+def _require(ctx: HandlerContext, account: Account, name: str, action: Action, *,
+             for_update: bool = False) -> Endpoint:
     ctx.authorize(action, endpoint_resource(account, name))
-    found = ctx.uow.endpoints.get(account.name, name)
+    found = ctx.uow.endpoints.get(account.name, name, for_update=for_update)
     if found is None:
         raise NotFound(f"no endpoint {name!r} in {account.name}", account=account.name, endpoint=name)
     return found
@@ -152,7 +153,7 @@ def _require(ctx: HandlerContext, account: Account, name: str, action: Action) -
 
 def rollback(cmd: c.RollbackEndpoint, ctx: HandlerContext) -> Endpoint:
     account = ctx.account(cmd.account)
-    endpoint = _require(ctx, account, cmd.name, Action.ROLLBACK_ENDPOINT)
+    endpoint = _require(ctx, account, cmd.name, Action.ROLLBACK_ENDPOINT, for_update=True)
     reason = _reason(cmd.reason)
     source = endpoint.rollback_source()
     # Every package is read again as the caller (its group's policy may have changed); a package
@@ -168,7 +169,7 @@ def rollback(cmd: c.RollbackEndpoint, ctx: HandlerContext) -> Endpoint:
 
 def delete(cmd: c.DeleteEndpoint, ctx: HandlerContext) -> Endpoint:
     account = ctx.account(cmd.account)
-    endpoint = _require(ctx, account, cmd.name, Action.DELETE_ENDPOINT)
+    endpoint = _require(ctx, account, cmd.name, Action.DELETE_ENDPOINT, for_update=True)
     reason = _reason(cmd.reason)
     ctx.uow.endpoints.delete(account.name, endpoint.name)
     ctx.audit(Action.DELETE_ENDPOINT, endpoint_resource(account, endpoint.name), reason=reason,
