@@ -19,6 +19,7 @@ from charter.domain.deployments import (
 )
 from charter.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
 from charter.services.deployment_runner import DeploymentRunner
+from charter.services.dispatch import Dispatcher
 from tests.deployments_support import CENTRAL, GROUP, PIPELINE, Road
 from tests.unit.conftest import World
 from tests.unit.fakes import FakeEndpoints
@@ -299,3 +300,27 @@ def _with_mei_as_officer() -> str:
     text = EXAMPLE.read_text()
     marker = "  - {principal: grace, account: ml-shared-services, role: governance-officer}\n"
     return text.replace(marker, marker + "  - {principal: mei, account: ml-shared-services, role: governance-officer}\n")
+
+
+def test_the_central_approval_starts_an_execution_through_the_projects_rule(road: Road, world: World) -> None:
+    road.launch()
+    package = road.central_package()
+    dispatcher = Dispatcher(world.bus)
+    dispatcher.run_until_idle()
+    dispatcher.run_until_idle()
+    executions = road.as_("mei", c.ListDeploymentExecutions(CENTRAL, PIPELINE)).items
+    assert [e.package for e in executions] == [str(package.crn)]
+    started = _records(world, "deployments:StartExecution")
+    assert [r.actor for r in started] == ["deployment-bot"]
+
+
+def test_a_launch_whose_prod_account_is_not_production_is_refused_naming_the_field(road: Road) -> None:
+    with pytest.raises(ValidationError) as refused:
+        road.launch(prod_account="ml-dev")
+    fields = {p["field"] for p in refused.value.details["problems"]}
+    assert "provisions.deployments[0].prodAccount" in fields
+
+
+def test_an_unknown_integration_test_setting_is_refused_at_launch(road: Road) -> None:
+    with pytest.raises(ValidationError, match="integration_tests"):
+        road.launch(integration_tests={"min_acuracy": 0.9})

@@ -136,3 +136,15 @@ def test_retry_limits_out_of_range_are_refused_naming_the_field(world: World, ex
     text = _with_rule(example_text, target="{bus: ml-shared-services, maxAttempts: 0}")
     with pytest.raises(ValidationError, match="maxAttempts"):
         world.bus.handle(c.ApplyOrg(text), world.admin)
+
+
+def test_a_rule_in_charter_yaml_may_target_a_deployment_pipeline(world: World, example_text: str) -> None:
+    world.bus.handle(c.ApplyOrg(_with_rule(example_text, target="deployment: churn-deploy"), "charter.yaml"),
+                     world.admin)
+    assert world.store.data.state.rules["ml-dev/extra"].targets == (EventTarget(TargetKind.DEPLOYMENT, "churn-deploy"),)
+
+
+def test_a_deployment_target_names_a_pipeline(world: World, example_text: str) -> None:
+    with pytest.raises(ValidationError):
+        world.bus.handle(c.ApplyOrg(_with_rule(example_text, target="deployment: Not_A_Name"), "charter.yaml"),
+                         world.admin)
