@@ -66,7 +66,7 @@ def test_a_lead_data_scientist_launches_a_project_with_its_group_rule_and_pipeli
         world: World, shared: Identity, lena: Identity) -> None:
     project = _launch(world, lena).project
     group = world.store.data.groups[("ml-dev", "churn")][0]
-    assert group.readers == ("ml-shared-services", "ou:deployments")
+    assert group.readers == ("ml-shared-services",)
     rule = world.store.data.state.rules["ml-dev/churn-forward-approved"]
     assert rule.managed_by == "project:ml-dev/churn"
     assert rule.targets == (EventTarget(TargetKind.BUS, "ml-shared-services"),)
