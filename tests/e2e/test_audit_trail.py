@@ -144,10 +144,10 @@ def test_audit_export_is_served_as_ndjson(server: ServerProcess, persona_tokens:
 
 def test_refused_credential_is_audited(personas: dict[str, Client], client_for: Callable[[str], Client]) -> None:
     with pytest.raises(Unauthenticated):
-        client_for("cht_e2edeadbeef0000_nottherightsecret").whoami()
+        client_for("cht_e2edeadbeef00000_nottherightsecret").whoami()
 
     records = list(personas["arthur"].audit_records(action="iam:Authenticate",
-                                                    resource="crn:charter:management:iam:credential/e2edeadbeef0000"))
+                                                    resource="crn:charter:management:iam:credential/e2edeadbeef00000"))
 
     assert records
     assert (records[-1].actor, records[-1].outcome) == (None, "denied")

@@ -1,8 +1,9 @@
 """Deployment pipelines through the real server and the CLI, where no real endpoint is needed: mei
 launches the deploy project in shared services (a pipeline and a rule on the bus), the central
 approval starts an execution by itself, and the execution stops at deploy-test with the reason
-(this build has no endpoints service configured), production untouched; the refusals of
-decisions nobody may take."""
+(the test package's sample payload does not fit its model, so the test endpoint never gets
+healthy), production untouched; the refusals of decisions nobody may take. The whole road to
+production runs in `charter demo` (tests/e2e/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_the_central_approval_starts_an_execution_that_stops_at_deploy_test_with
         deploy: dict[str, Any], personas: dict[str, Client]) -> None:
     e = _wait(personas["mei"], deploy["name"], lambda x: x.status == "Failed")
     assert e.trigger == "Approved" and e.package.endswith(f"{deploy['group']}/1")
-    assert e.current_stage == "deploy-test" and "no endpoints service is configured" in e.reason
+    assert e.current_stage == "deploy-test" and "never got healthy" in e.reason
     assert [s.status for s in e.stages] == ["Failed", "Skipped", "Skipped", "Skipped", "Skipped"]
 
 

@@ -75,7 +75,7 @@ def test_a_signed_out_visitor_is_sent_to_the_sign_in_page(web: TestClient, org: 
 
 
 def test_a_wrong_token_is_refused_next_to_the_token_field(web: TestClient, org: Org) -> None:
-    response = web.post("/signin", data={"csrf": csrf_of(web), "token": "cht_0000_nope", "next": "/"})
+    response = web.post("/signin", data={"csrf": csrf_of(web), "token": "cht_0123456789abcdef_nope", "next": "/"})
     assert response.status_code == 401
     assert re.search(r'id="token-error">invalid token<', response.text)
     assert COOKIE not in response.cookies or "token" not in response.cookies[COOKIE]

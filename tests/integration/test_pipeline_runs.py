@@ -107,7 +107,8 @@ def test_independent_branches_run_in_parallel(org: Org) -> None:
 def replace_parallel(org: Org, n: int) -> object:
     from charter.adapters.executors.local import LocalExecutor
 
-    return LocalExecutor(n)
+    # The same imports as the platform's executor, so both runs pay its fork server's start alike.
+    return LocalExecutor(n, preload=tuple(org.platform.settings.pipeline_preload_modules))
 
 
 def test_bad_parameters_are_refused_before_anything_runs(org: Org) -> None:
