@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import gc
 import json
 import math
 import os
@@ -219,6 +220,9 @@ def main(argv: list[str]) -> int:
     if argv[1:2] == ["--serve"]:
         preload([m for arg in argv[2:] if arg.startswith("--preload=")
                  for m in arg.removeprefix("--preload=").split(",") if m])
+        # What is loaded now is shared with every forked step: keep the collector off it, so a
+        # step's collections do not touch (and copy) the server's pages.
+        gc.freeze()
         return serve()
     if len(argv) != 2:
         print("usage: python -m charter.adapters.executors.step_runner SPEC.json", file=sys.stderr)
