@@ -18,8 +18,8 @@ Only the standard library is imported here, so a step starts fast.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import gc
+import importlib
 import json
 import math
 import os
