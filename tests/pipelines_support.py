@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from charter.services.ports import StepJob
+
 CODE: dict[str, bytes] = {
     "steps.py": b'''
 import json
@@ -95,3 +100,22 @@ name: failing
 steps:
   - {name: crash, entry_point: "steps:crash", retries: 1}
 """
+
+
+def step_job(code_dir: Path, entry: str, *, inputs: dict[str, str] | None = None,
+             outputs: dict[str, str] | None = None, timeout: float = 30.0, kind: str = "generic") -> StepJob:
+    """One step of the code in ``code_dir``, as the runner hands it to an executor (any executor)."""
+    work = code_dir.parent / "work" / entry.replace(":", "-")
+    work.mkdir(parents=True, exist_ok=True)
+    return StepJob("run1", "s", 1, kind, str(code_dir), entry,
+                   {k: {"kind": "value", "value": v} for k, v in (inputs or {}).items()},
+                   outputs or {}, str(work / "out"), str(work / "log"), timeout)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from charter.adapters.executors.local import LocalExecutor
-from charter.services.ports import StepJob
+from tests.pipelines_support import process_alive, step_job
 
 CODE = {
     "steps.py": '''
@@ -71,17 +70,8 @@ def code_dir(tmp_path: Path) -> Path:
     return root
 
 
-def _job(code_dir: Path, entry: str, *, inputs: dict[str, str] | None = None,
-         outputs: dict[str, str] | None = None, timeout: float = 30.0, kind: str = "generic") -> StepJob:
-    work = code_dir.parent / "work" / entry.replace(":", "-")
-    work.mkdir(parents=True, exist_ok=True)
-    return StepJob("run1", "s", 1, kind, str(code_dir), entry,
-                   {k: {"kind": "value", "value": v} for k, v in (inputs or {}).items()},
-                   outputs or {}, str(work / "out"), str(work / "log"), timeout)
-
-
 def test_a_step_writes_its_outputs_and_metrics(executor: LocalExecutor, code_dir: Path) -> None:
-    result = executor.run_step(_job(code_dir, "steps:write", inputs={"n": "21"},
+    result = executor.run_step(step_job(code_dir, "steps:write", inputs={"n": "21"},
                                            outputs={"out": "artifact", "metrics": "metrics"}), threading.Event())
     assert result.ok, result.log_tail
     assert Path(result.outputs["out"]).read_text() == "42"
@@ -90,7 +80,7 @@ def test_a_step_writes_its_outputs_and_metrics(executor: LocalExecutor, code_dir
 
 
 def test_a_crashing_step_fails_with_its_traceback_tail(executor: LocalExecutor, code_dir: Path) -> None:
-    result = executor.run_step(_job(code_dir, "steps:crash"), threading.Event())
+    result = executor.run_step(step_job(code_dir, "steps:crash"), threading.Event())
     assert not result.ok
     assert "exit code 1" in (result.error or "")
     assert "RuntimeError: the step broke" in result.log_tail
@@ -98,28 +88,20 @@ def test_a_crashing_step_fails_with_its_traceback_tail(executor: LocalExecutor, 
 
 
 def test_a_step_that_writes_no_declared_output_fails_naming_it(executor: LocalExecutor, code_dir: Path) -> None:
-    result = executor.run_step(_job(code_dir, "steps:lazy", outputs={"model": "artifact"}),
+    result = executor.run_step(step_job(code_dir, "steps:lazy", outputs={"model": "artifact"}),
                                       threading.Event())
     assert not result.ok
     assert "the step wrote no output 'model'" in result.log_tail
 
 
 def test_an_entry_point_outside_the_code_directory_is_refused(executor: LocalExecutor, code_dir: Path) -> None:
-    result = executor.run_step(_job(code_dir, "os:getcwd"), threading.Event())
+    result = executor.run_step(step_job(code_dir, "os:getcwd"), threading.Event())
     assert not result.ok
     assert "is not in the template's code" in result.log_tail
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-
-
 def test_a_step_past_its_timeout_is_killed_with_its_children_and_fails_with_its_log(executor: LocalExecutor, code_dir: Path) -> None:
-    job = _job(code_dir, "steps:hang", outputs={"child": "artifact"}, timeout=1.5)
+    job = step_job(code_dir, "steps:hang", outputs={"child": "artifact"}, timeout=1.5)
     started = time.monotonic()
     result = executor.run_step(job, threading.Event())
     assert time.monotonic() - started < 10
@@ -128,22 +110,22 @@ def test_a_step_past_its_timeout_is_killed_with_its_children_and_fails_with_its_
     assert "started, now sleeping" in result.log_tail
     child = int((Path(job.output_dir) / "child").read_text())
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not process_alive(child)
 
 
 def test_a_cancelled_step_is_killed_at_once(executor: LocalExecutor, code_dir: Path) -> None:
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
-    result = executor.run_step(_job(code_dir, "steps:hang", outputs={"child": "artifact"}), cancel)
+    result = executor.run_step(step_job(code_dir, "steps:hang", outputs={"child": "artifact"}), cancel)
     assert result.cancelled and not result.ok
     assert time.monotonic() - started < 10
 
 
 def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor, code_dir: Path) -> None:
-    result = executor.run_step(_job(code_dir, "steps:check", inputs={"value": "0.5"}, kind="condition"),
+    result = executor.run_step(step_job(code_dir, "steps:check", inputs={"value": "0.5"}, kind="condition"),
                                       threading.Event())
     assert result.ok
     assert result.condition == (False, "value must exceed 1")
@@ -153,7 +135,7 @@ def test_modules_the_fork_server_preloads_are_loaded_before_a_step_starts(code_d
     warm = LocalExecutor(preload=("xml.dom.minidom", "no_such_module_at_all"))
     cold = LocalExecutor()
     try:
-        job = _job(code_dir, "steps:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
+        job = step_job(code_dir, "steps:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
         assert warm.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 1}}
         assert cold.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 0}}
     finally:

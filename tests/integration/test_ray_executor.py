@@ -5,12 +5,12 @@ runner, and the train-from-dataset pipeline registering a real model."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +21,7 @@ from charter.domain.pipelines import PipelineRun, RunStatus, StepStatus
 from charter.services.ports import StepJob
 from tests.integration.conftest import Org
 from tests.integration.test_train_from_dataset import TEMPLATE, _code
-from tests.pipelines_support import CODE, DEFINITION
+from tests.pipelines_support import CODE, DEFINITION, process_alive, step_job
 from tests.ray_cluster import RayCluster
 
 # One cluster for the whole session: xdist runs a file's tests on one worker (`--dist loadfile` in
@@ -73,29 +73,17 @@ def executor(ray_cluster: RayCluster) -> Iterator[RayExecutor]:
     made.close()
 
 
+def _job(code_dir: Path, entry: str, **options: Any) -> StepJob:
+    # Ray schedules a task on a worker before it runs: a minute rather than the local 30 s.
+    return step_job(code_dir, entry, **{"timeout": 60.0, **options})
+
+
 @pytest.fixture
 def code_dir(tmp_path: Path) -> Path:
     root = tmp_path / "code"
     root.mkdir()
     (root / "steps.py").write_text(STEPS)
     return root
-
-
-def _job(code_dir: Path, entry: str, *, inputs: dict[str, str] | None = None,
-         outputs: dict[str, str] | None = None, timeout: float = 60.0) -> StepJob:
-    work = code_dir.parent / "work" / entry.replace(":", "-")
-    work.mkdir(parents=True, exist_ok=True)
-    return StepJob("run1", "s", 1, "generic", str(code_dir), entry,
-                   {k: {"kind": "value", "value": v} for k, v in (inputs or {}).items()},
-                   outputs or {}, str(work / "out"), str(work / "log"), timeout)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def test_a_step_on_ray_writes_its_outputs_metrics_and_log_on_the_server(executor: RayExecutor, code_dir: Path) -> None:
@@ -125,9 +113,9 @@ def test_a_step_on_ray_past_its_timeout_is_killed_with_its_children(executor: Ra
     match = re.search(r"child (\d+), now sleeping", result.log_tail)
     assert match, result.log_tail
     deadline = time.monotonic() + 5
-    while _alive(int(match[1])) and time.monotonic() < deadline:
+    while process_alive(int(match[1])) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(int(match[1]))
+    assert not process_alive(int(match[1]))
 
 
 def test_a_cancelled_step_on_ray_is_killed_at_once_with_its_children(executor: RayExecutor, code_dir: Path) -> None:
@@ -148,9 +136,9 @@ def test_a_cancelled_step_on_ray_is_killed_at_once_with_its_children(executor: R
     match = re.search(r"child (\d+), now sleeping", result.log_tail)
     assert match, result.log_tail
     deadline = time.monotonic() + 5
-    while _alive(int(match[1])) and time.monotonic() < deadline:
+    while process_alive(int(match[1])) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(int(match[1]))
+    assert not process_alive(int(match[1]))
 
 
 def test_the_log_of_a_step_on_ray_reaches_the_server_while_it_runs(executor: RayExecutor, code_dir: Path) -> None:
