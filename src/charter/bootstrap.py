@@ -140,6 +140,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
             max_rows=settings.endpoint_max_rows,
             capture_batch=settings.endpoint_capture_batch,
             capture_flush_seconds=settings.endpoint_capture_flush_seconds,
+            warm_at_start=settings.endpoint_warm_at_start,
         ),
     )
     deployments = DeploymentRunner(

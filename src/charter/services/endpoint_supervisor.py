@@ -60,6 +60,7 @@ class SupervisorSettings:
     capture_batch: int = 100
     capture_flush_seconds: float = 5.0
     restart_backoff_seconds: float = 0.2
+    warm_at_start: bool = False
 
 
 @dataclass
@@ -119,6 +120,11 @@ class EndpointSupervisor:
         self._capture_lock = threading.Lock()
         self._warmed = False
 
+    @property
+    def warmed(self) -> bool:
+        """Whether the worker template was asked to start (see ``SupervisorSettings.warm_at_start``)."""
+        return self._warmed
+
     # --- the loop ------------------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -148,12 +154,13 @@ class EndpointSupervisor:
     def reconcile(self) -> None:
         with self.bus.uow_factory(readonly=True) as uow:
             endpoints = uow.endpoints.all()
-            deploying = not self._warmed and not endpoints and uow.deployments.any_enabled()
+            deploying = (not self._warmed and not endpoints and not self.settings.warm_at_start
+                         and uow.deployments.any_enabled())
         wanted = {(e.account, e.name) for e in endpoints}
-        if (endpoints or deploying) and not self._warmed:
-            # The template imports the model runtimes (seconds) once some endpoint, or a deployment
-            # pipeline that will make one, exists: a server that serves none never pays for it, and
-            # the first deployment does not wait for it.
+        if (endpoints or deploying or self.settings.warm_at_start) and not self._warmed:
+            # The template imports the model runtimes (seconds) with the server (warm_at_start), or
+            # else once some endpoint, or a deployment pipeline that will make one, exists: then a
+            # server that serves none never pays for it, and the first deployment does not wait for it.
             self._warmed = True
             self.launcher.warm()
         for endpoint in endpoints:
