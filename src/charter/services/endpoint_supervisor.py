@@ -43,6 +43,7 @@ from charter.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from charter.services.endpoint_traffic import TrafficPoint, TrafficWindow
 from charter.services.handlers.endpoints import state_event
 from charter.services.messagebus import MessageBus
 from charter.services.ports import ServingMetrics, Worker, WorkerLauncher
@@ -92,7 +93,8 @@ class EndpointSupervisor:
                  settings: SupervisorSettings | None = None) -> None:
         self.bus = bus
         self.launcher = launcher
-        self.metrics = metrics
+        self.metrics = TrafficWindow(metrics)
+        """The port, with each endpoint's recent traffic kept for the console's charts."""
         self.work_dir = work_dir
         self.settings = settings or SupervisorSettings()
         self._routes: dict[tuple[str, str], _Group] = {}
@@ -360,6 +362,10 @@ class EndpointSupervisor:
         raise ServiceUnavailable(f"no worker of variant {variant.name} of endpoint {group.endpoint} is up "
                                  "(it is being restarted); retry shortly", endpoint=group.endpoint,
                                  variant=variant.name)
+
+    def traffic(self, account: str, endpoint: str) -> list[TrafficPoint]:
+        """The endpoint's requests, errors and latency over the last minutes, in this process."""
+        return self.metrics.traffic(account, endpoint)
 
     def status(self, account: str, endpoint: str) -> list[dict[str, Any]]:
         """The workers of this process for the endpoint: revision, variant, pid, state."""

@@ -20,6 +20,8 @@ from charter.services.handlers import (
     account_requests,
     cards,
     datasets,
+    deployments,
+    endpoints,
     pipelines,
     projects,
     registry,
@@ -82,6 +84,21 @@ def _launch(ctx: HandlerContext, ability: c.Ability) -> Resource:
     return projects._resource(ctx.account(ability.account), ability.name or "*")
 
 
+def _execution(ctx: HandlerContext, ability: c.Ability) -> Resource:
+    """Execution ``key`` of deployment pipeline ``name`` (its approval policies see the card's status)."""
+    account = ctx.account(ability.account)
+    pipeline = _found(ctx.uow.deployments.get_pipeline(account.name, ability.name), "deployment pipeline")
+    execution = _found(ctx.uow.deployments.get_execution(ability.key) if 0 < len(ability.key) <= 64 else None,
+                       "execution")
+    if (execution.account, execution.pipeline) != (account.name, pipeline.name):
+        raise NotFound("the execution belongs to another pipeline")
+    return deployments.execution_resource(ctx, account, pipeline, execution)
+
+
+def _endpoint(ctx: HandlerContext, ability: c.Ability) -> Resource:
+    return endpoints.endpoint_resource(ctx.account(ability.account), ability.name)
+
+
 def _audit(ctx: HandlerContext, ability: c.Ability) -> Resource:
     return resources.audit_trail(ability.account or None)
 
@@ -102,6 +119,11 @@ BUILDERS: dict[Action, Builder] = {
     Action.ARCHIVE_CARD: _card,
     Action.START_PIPELINE_RUN: _pipeline,
     Action.LAUNCH_PRODUCT: _launch,
+    Action.APPROVE_DEPLOYMENT: _execution,
+    Action.REJECT_DEPLOYMENT: _execution,
+    Action.RETRY_DEPLOYMENT: _execution,
+    Action.ROLLBACK_DEPLOYMENT: _execution,
+    Action.INVOKE_ENDPOINT: _endpoint,
     Action.LIST_AUDIT: _audit,
     Action.VERIFY_AUDIT: _audit,
 }

@@ -117,3 +117,23 @@ def decide_card(account: Name, group: Name, console: ConsoleDep) -> Response:
         return _fail(console, key, error, account=account, group=group)
     verb = "Approved" if approve else "Sent back"
     return console.redirect(console.field("next", "/"), f"{verb} the model card of {group}")
+
+
+@router.post("/accounts/{account}/deployments/{pipeline}/executions/{execution}/decide")
+def decide_deployment(account: Name, pipeline: Name, execution: Ident, console: ConsoleDep) -> Response:
+    key = f"deployment-{execution}"
+    where = {"account": account, "pipeline": pipeline, "execution": execution}
+    try:
+        approve = _verdict(console)
+        current = views.execution(console, account, pipeline, execution)
+        seen = console.field("seen")
+        if seen and current.status != seen:
+            last = current.approvals[-1].principal if current.approvals else None
+            raise _stale(f"execution {execution[:12]} of {pipeline}", seen, current.status, last)
+        console(c.DecideDeployment(account, pipeline, "Approved" if approve else "Rejected",
+                                   console.field("comment").strip(), execution))
+    except CharterError as error:
+        return _fail(console, key, error, **where)
+    verb = "Approved" if approve else "Rejected"
+    return console.redirect(console.field("next", "/"), f"{verb} the production deployment of execution "
+                            f"{execution[:12]} of {pipeline}")
