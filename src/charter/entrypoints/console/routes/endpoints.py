@@ -42,15 +42,16 @@ def _charts(console: Console, account: str, name: str) -> dict[str, Any]:
     supervisor = _supervisor(console)
     points = supervisor.traffic(account, name) if supervisor is not None else []
     labels = [f"{p.start:%H:%M:%S}" for p in points]
-    served = [float(p.requests - p.errors) for p in points]
-    failed = [float(p.errors) for p in points]
+    served: list[float | None] = [float(p.requests - p.errors) for p in points]
+    failed: list[float | None] = [float(p.errors) for p in points]
     step = (points[1].start - points[0].start).total_seconds() if len(points) > 1 else 0.0
     window = step * len(points)
     return {
         "traffic": chart(f"Requests of {name} per interval", labels, {"served": served, "failed": failed}),
-        "latency": chart(f"Latency of {name} (ms)", labels, {"p50": [p.p50_ms for p in points],
-                                                             "p95": [p.p95_ms for p in points]},
-                         kind="lines", unit=" ms"),
+        # A quiet interval has no latency: the lines break there instead of dropping to 0.
+        "latency": chart(f"Latency of {name} (ms)", labels,
+                         {"p50": [p.p50_ms if p.requests else None for p in points],
+                          "p95": [p.p95_ms if p.requests else None for p in points]}, kind="lines", unit=" ms"),
         "requests": sum(p.requests for p in points), "failures": sum(p.errors for p in points),
         "window_minutes": round(window / 60, 1),
         "by_variant": _sum_variants(points),
