@@ -366,7 +366,7 @@ def awaiting(org: Org) -> tuple[Road, str]:
     road = Road(org.bus, org.identity)
     road.launch()
     road.start(road.central_package())
-    DeploymentRunner(org.bus, FakeEndpoints(), rollout_poll_seconds=0.01, owner="t").run_until_idle()  # type: ignore[arg-type]
+    DeploymentRunner(org.bus, FakeEndpoints(), rollout_poll_seconds=0.01, owner="t").run_until_idle()
     execution = road.execution()
     assert execution.status is ExecutionStatus.AWAITING_APPROVAL, execution.reason
     return road, execution.id

@@ -98,9 +98,12 @@ def test_1_lena_is_refused_her_own_package_in_the_page_and_by_the_server(
     item.locator(".buttons").evaluate(
         "el => el.insertAdjacentHTML('beforeend', '<button type=submit name=decision value=approve>x</button>')")
     item.locator("textarea[name=comment]").fill("mine, but fine")
-    item.locator("button[value=approve]").click()
-    page.wait_for_load_state()
-    assert "no-self-approval" in page.inner_text("main")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        item.locator("button[value=approve]").click()
+    assert posted.value.status == 403
+    refusal = page.locator(_item("package", f"{DEV}-{road['group']}-{own.version}")).locator(
+        "[data-testid=form-error]").inner_text()
+    assert "lena may not registry:ApproveModelPackage" in refusal and "no-self-approval" in refusal
     assert personas["lena"].package(DEV, road["group"], own.version).status == "PendingManualApproval"
     shot(page, "golden-1-self-approval-refused-by-the-server")
 

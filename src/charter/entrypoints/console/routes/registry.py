@@ -157,7 +157,7 @@ def lineage(account: Name, group: Name, version: Version, console: ConsoleDep) -
     served = _serving(console, copies or [source])
     if served:
         layers.append([Node(f"endpoint:{e.account}/{e.name}", e.name,
-                            f"{e.account} · r{e.serving_revision} · {e.status}", "endpoint",
+                            f"{e.account} r{e.serving_revision} {e.status}", "endpoint",
                             f"/accounts/{e.account}/endpoints/{e.name}") for _, e in served])
         edges += [(p.crn, f"endpoint:{e.account}/{e.name}") for p, e in served]
     picture = draw(layers, edges, f"Lineage of {group}/{version}")
