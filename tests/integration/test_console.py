@@ -488,3 +488,18 @@ def test_the_lineage_reaches_the_endpoint_serving_the_central_package(web: TestC
     group, version = package.rsplit("/", 2)[-2:]
     page = web.get(f"/accounts/{DEPLOY_ACCOUNT}/registry/{group}/{version}/lineage").text
     assert 'data-node="endpoint:ml-test/lineage"' in page and 'href="/accounts/ml-test/endpoints/lineage"' in page
+
+
+def test_a_lead_data_scientist_subscribes_her_account_from_the_dataset_page(web: TestClient, org: Org) -> None:
+    diego = org.identity("diego")
+    uploaded = org.bus.handle(c.UploadDataset("data-governance", "bank", "csv", iter([b"age,y\n30,0\n41,1\n"]), 10**6),
+                              diego)
+    org.bus.handle(c.RegisterDatasetVersion("data-governance", "bank", "csv", uploaded.blob.sha256), diego)
+    csrf = sign_in(web, org.bearer("lena"))
+    page = web.get("/accounts/data-governance/data/datasets/bank").text
+    assert '<select id="subscriber" name="subscriber"><option>ml-dev</option></select>' in page
+    response = web.post("/accounts/data-governance/data/datasets/bank/subscribe",
+                        data={"csrf": csrf, "subscriber": "ml-dev", "reason": "the churn model"})
+    assert response.status_code == 200, response.text
+    subs = org.bus.handle(c.ListSubscriptions("data-governance", "Pending"), org.admin).items
+    assert [(s.subscriber, s.reason, s.requested_by) for s in subs] == [("ml-dev", "the churn model", "lena")]

@@ -58,8 +58,9 @@ def _subscribe(ctx: HandlerContext, ability: c.Ability) -> Resource:
     account = ctx.account(ability.account)
     dataset = _found(ctx.uow.datasets.get_dataset(account.name, ability.name), "dataset")
     subscriber = ctx.account(ability.key)
-    draft = Subscription("-", account.name, dataset.name, subscriber.name, ctx.identity.principal, "",
-                         datetime.now(UTC))
+    # The form asks for the reason; the draft needs one to be a valid subscription (no policy reads it).
+    draft = Subscription("-", account.name, dataset.name, subscriber.name, ctx.identity.principal,
+                         "the reason the form asks for", datetime.now(UTC))
     return datasets._request_resource(subscriber, dataset, draft)
 
 
