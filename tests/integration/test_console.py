@@ -503,3 +503,16 @@ def test_a_lead_data_scientist_subscribes_her_account_from_the_dataset_page(web:
     assert response.status_code == 200, response.text
     subs = org.bus.handle(c.ListSubscriptions("data-governance", "Pending"), org.admin).items
     assert [(s.subscriber, s.reason, s.requested_by) for s in subs] == [("ml-dev", "the churn model", "lena")]
+
+
+def test_the_central_approver_is_offered_no_production_approval_and_is_refused_when_posting_one(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    road, execution_id = awaiting
+    road.approve_card()
+    csrf = sign_in(web, org.bearer("mei"))
+    assert f"item-deployment-{execution_id}" not in web.get("/").text
+    response = web.post(_execution_url(execution_id) + "/decide", data={
+        "csrf": csrf, "decision": "approve", "comment": "I approved it centrally", "back": "deployment",
+        "seen": "AwaitingApproval"})
+    assert response.status_code == 403 and "deployments:ApproveProduction" in response.text
+    assert road.execution().status is ExecutionStatus.AWAITING_APPROVAL and road.execution().approvals == ()
