@@ -516,3 +516,25 @@ def test_the_central_approver_is_offered_no_production_approval_and_is_refused_w
         "seen": "AwaitingApproval"})
     assert response.status_code == 403 and "deployments:ApproveProduction" in response.text
     assert road.execution().status is ExecutionStatus.AWAITING_APPROVAL and road.execution().approvals == ()
+
+
+def test_an_ml_engineer_retries_a_failed_execution_from_its_page_and_a_governance_officer_may_not(
+        web: TestClient, org: Org) -> None:
+    road = Road(org.bus, org.identity)
+    road.launch()
+    road.start(road.central_package())
+    DeploymentRunner(org.bus, FakeEndpoints(allowed={"someone-else"}), rollout_poll_seconds=0.01,
+                     owner="t").run_until_idle()
+    failed = road.execution()
+    assert failed.status is ExecutionStatus.FAILED
+    sign_in(web, org.bearer("grace"))
+    assert 'data-testid="retry"' not in web.get(_execution_url(failed.id)).text
+    web.cookies.clear()
+    csrf = sign_in(web, org.bearer("mei"))
+    page = web.get(_execution_url(failed.id)).text
+    assert "Retry from deploy-test" in page and "refused the deploy" in page
+    response = web.post(_execution_url(failed.id) + "/retry", data={"csrf": csrf, "seen": "Failed"})
+    assert response.status_code == 200 and "Retrying execution" in response.text
+    assert road.execution().status is ExecutionStatus.PENDING
+    again = web.post(_execution_url(failed.id) + "/retry", data={"csrf": csrf, "seen": "Failed"})
+    assert again.status_code == 409 and "it was Failed, it is now Pending" in again.text

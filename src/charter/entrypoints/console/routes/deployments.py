@@ -16,7 +16,8 @@ from charter.entrypoints.api import convert
 from charter.entrypoints.console import views
 from charter.entrypoints.console.routes import decisions
 from charter.entrypoints.console.svg import Stage, timeline
-from charter.entrypoints.console.web import Console, ConsoleRoute
+from charter.entrypoints.console.web import Console, ConsoleRoute, problem
+from charter.errors import CharterError
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 ConsoleDep = Annotated[Console, Depends(Console)]
@@ -67,13 +68,15 @@ def render_execution(console: Console, errors: dict[str, dict[str, str]] | None 
                      account: str, pipeline: str, execution: str, **_: Any) -> Response:
     found = views.execution(console, account, pipeline, execution)
     spec = convert.deployment_pipeline(console(c.GetDeploymentPipeline(account, pipeline)))
-    approve, reject = console.can(c.Ability(str(Action.APPROVE_DEPLOYMENT), account, pipeline, found.id),
-                                  c.Ability(str(Action.REJECT_DEPLOYMENT), account, pipeline, found.id))
+    approve, reject, retry = console.can(
+        *(c.Ability(str(a), account, pipeline, found.id)
+          for a in (Action.APPROVE_DEPLOYMENT, Action.REJECT_DEPLOYMENT, Action.RETRY_DEPLOYMENT)))
     tests = next(s for s in found.stages if s.name == "integration-tests")
     live = found.status in ("Pending", "InProgress", "RollingBack")
     return console.render("execution.html", status=status, account=account, pipeline=spec, ex=found,
                           picture=picture(found), checks=tests.details.get("checks") or [],
                           figures=tests.details.get("figures") or {}, approve=approve, reject=reject,
+                          may_retry=retry.allowed and found.status == "Failed",
                           errors=errors or {}, key=f"deployment-{found.id}", live=live,
                           package_url=_package_url(found.package))
 
@@ -93,6 +96,22 @@ def _package_url(crn: str) -> str | None:
 @router.get("/accounts/{account}/deployments/{pipeline}/executions/{execution}")
 def execution(account: Name, pipeline: Name, execution: Ident, console: ConsoleDep) -> Response:
     return render_execution(console, account=account, pipeline=pipeline, execution=execution)
+
+
+@router.post("/accounts/{account}/deployments/{pipeline}/executions/{execution}/retry")
+def retry(account: Name, pipeline: Name, execution: Ident, console: ConsoleDep) -> Response:
+    """Run a failed execution again from the stage that failed (the stages that succeeded stand)."""
+    where = {"account": account, "pipeline": pipeline, "execution": execution}
+    try:
+        current = views.execution(console, account, pipeline, execution)
+        seen = console.field("seen")
+        if seen and current.status != seen:
+            raise decisions.stale(f"execution {execution[:12]} of {pipeline}", seen, current.status, None)
+        console(c.RetryDeployment(account, pipeline, execution))
+    except CharterError as error:
+        return render_execution(console, {f"deployment-{execution}": problem(error)}, error.status, **where)
+    return console.redirect(f"/accounts/{account}/deployments/{pipeline}/executions/{execution}",
+                            f"Retrying execution {execution[:12]} of {pipeline} from {current.current_stage}")
 
 
 @router.get("/accounts/{account}/deployments/{pipeline}/latest")
