@@ -44,6 +44,7 @@ from charter.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from charter.services.endpoint_traffic import TrafficPoint, TrafficWindow
 from charter.services.handlers.endpoints import state_event
 from charter.services.messagebus import MessageBus
 from charter.services.ports import ServingMetrics, Worker, WorkerLauncher
@@ -107,7 +108,8 @@ class EndpointSupervisor:
                  settings: SupervisorSettings | None = None) -> None:
         self.bus = bus
         self.launcher = launcher
-        self.metrics = metrics
+        self.metrics = TrafficWindow(metrics)
+        """The port, with each endpoint's recent traffic kept for the console's charts."""
         self.work_dir = work_dir
         self.settings = settings or SupervisorSettings()
         self._routes: dict[tuple[str, str], _Group] = {}
@@ -416,6 +418,10 @@ class EndpointSupervisor:
     def _failed(self, call: _Call) -> None:
         self.metrics.observe(call.account, call.endpoint, call.variant.name, time.perf_counter() - call.started,
                              True)
+
+    def traffic(self, account: str, endpoint: str) -> list[TrafficPoint]:
+        """The endpoint's requests, errors and latency over the last minutes, in this process."""
+        return self.metrics.traffic(account, endpoint)
 
     def status(self, account: str, endpoint: str) -> list[dict[str, Any]]:
         """The workers of this process for the endpoint: revision, variant, pid, state."""
