@@ -22,7 +22,7 @@ from charter.adapters.clock import SystemClock
 from charter.adapters.db.engine import make_engine
 from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
-from charter.adapters.db.store import SqlUnitOfWork
+from charter.adapters.db.store import AuditHeadCache, SqlUnitOfWork
 from charter.adapters.executors.local import LocalExecutor
 from charter.adapters.executors.ray import RayExecutor, ray_address
 from charter.adapters.serving.launcher import ForkTemplateLauncher
@@ -89,9 +89,11 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
     clock = SystemClock()
     write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
     org_cache = OrgCache()
+    audit_heads = AuditHeadCache()
 
     def uow_factory(*, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock, org_cache=org_cache)
+        return SqlUnitOfWork(engine, readonly=readonly, write_lock=write_lock, org_cache=org_cache,
+                             audit_heads=audit_heads)
 
     artifacts = _artifacts(settings)
     key_file = settings.resolved_audit_key_file

@@ -6,10 +6,11 @@ import threading
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from charter.adapters.db.tables import metadata
-from charter.bootstrap import Platform
+from charter.bootstrap import Platform, bootstrap
+from charter.config import Settings
 from charter.domain import commands as c
 from charter.domain.org import BusPolicy, EventRule, EventTarget, RoleBinding, TargetKind
 from charter.errors import ValidationError
@@ -110,3 +111,37 @@ def test_what_something_else_manages_survives_a_later_apply(org: Org) -> None:
         state = uow.org.load_state()
     assert state.rules[rule.key] == rule and state.bus_policies["ml-test"].managed_by == made
     assert [b.managed_by for b in state.bindings if b == binding] == [made]
+
+
+def test_two_processes_appending_in_turn_keep_one_gap_free_chain(org: Org, settings: Settings) -> None:
+    """Each process appends from the head it last committed, unread; the head row's update is
+    conditional on it, so an append after the other process's is made again from the real head."""
+    other = bootstrap(settings)  # another server process on the same database: its own engine and caches
+    try:
+        admin = org.bearer("admin")
+        org.bus.handle(c.CreateToken("lena"), org.admin)
+        statements = _statements(org.platform)
+        for _ in range(3):
+            org.bus.handle(c.CreateToken("lena"), org.admin)
+            org.bus.handle(c.CreateToken("lena"), org.admin)  # the head this process just committed
+            other.bus.handle(c.CreateToken("sam"), bearer=admin)
+        result = other.bus.handle(c.VerifyAudit(), org.admin)
+        assert result.ok, result.reason
+        records = org.bus.handle(c.ListAudit(page=c.PageRequest(limit=500)), org.admin).items
+        assert [r.seq for r in records] == list(range(1, len(records) + 1))
+        assert [r.details.get("principal") for r in records[-9:] if r.action == "iam:CreateToken"] == [
+            "lena", "lena", "sam"] * 3
+        # this process read the head row only in the two turns that followed the other's append
+        assert sum("FROM audit_head" in s for s in statements) == 2
+    finally:
+        other.close()
+
+
+def _statements(platform: Platform) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(platform.engine, "before_cursor_execute", record)
+    return seen

@@ -240,13 +240,16 @@ class FakeAuditRepository:
     def __init__(self, data: Data) -> None:
         self.d = data
 
-    def lock_head(self) -> AuditHead:
+    def lock_head(self, *, fresh: bool = False) -> AuditHead:
         last = self.d.records[-1] if self.d.records else None
         checkpoint = self.d.checkpoints[-1].seq if self.d.checkpoints else 0
         return AuditHead(last.seq, last.hash, checkpoint) if last else AuditHead(0, GENESIS_HASH, checkpoint)
 
-    def append(self, record: AuditRecord) -> None:
+    def append(self, record: AuditRecord, head: AuditHead) -> bool:
+        if head != self.lock_head():
+            return False
         self.d.records.append(record)
+        return True
 
     def find(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
         def keep(r: AuditRecord) -> bool:

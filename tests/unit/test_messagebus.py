@@ -128,3 +128,17 @@ def test_each_applied_change_names_the_changed_thing_by_its_own_crn(world: World
     assert "crn:charter:ml-dev:events:rule/forward-approved-packages" in rules
     created = [e for e in world.store.data.outbox if e.type == "charter.org.account.created"]
     assert {e.source for e in created} >= {"ml-dev", "ml-prod"}
+
+
+def test_a_commit_wakes_the_listeners_of_the_services_it_emitted_events_of(world: World) -> None:
+    woken: list[str] = []
+    world.bus.outbox_listeners.append(lambda: woken.append("every event"))
+    world.bus.on_events(("iam",), lambda: woken.append("iam"))
+    world.bus.on_events(("deployments", "endpoints"), lambda: woken.append("deployments"))
+    world.bus.handle(c.CreateToken("lena"), world.admin)  # emits charter.iam.token.created
+    assert sorted(woken) == ["every event", "iam"]
+    sam = world.token_for("sam")
+    woken.clear()
+    with pytest.raises(PermissionDenied):  # refused and rolled back: nothing was written, nobody is woken
+        world.bus.handle(c.CreateToken("admin"), sam)
+    assert woken == []

@@ -34,6 +34,12 @@ def event_type(service: str, resource: str, what: str) -> str:
     return f"charter.{service}.{resource}.{what}"
 
 
+def event_service(type_: str) -> str:
+    """The ``<service>`` of ``charter.<service>.<resource>.<what>`` (the whole type otherwise)."""
+    prefix, _, rest = type_.partition(".")
+    return rest.partition(".")[0] if prefix == "charter" and rest else type_
+
+
 def event_from_cloudevent(doc: dict[str, Any]) -> Event:
     """The Event that ``Event.to_cloudevent`` wrote."""
     return Event(doc["type"], doc["source"], doc["subject"], dict(doc.get("data") or {}), doc["id"],

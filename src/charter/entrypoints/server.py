@@ -38,18 +38,18 @@ def server_app(platform: Platform) -> FastAPI:
         pipelines = threading.Thread(target=platform.pipelines.run_forever, args=(stop,),
                                      name="charter-pipelines", daemon=True)
         if platform.settings.pipelines_in_server:
-            platform.bus.outbox_listeners.append(platform.pipelines.wake)
+            platform.bus.on_events(("pipelines",), platform.pipelines.wake)
             pipelines.start()
         endpoints = threading.Thread(target=platform.endpoints.run_forever, args=(stop,),
                                      name="charter-endpoints", daemon=True)
         if platform.settings.endpoints_in_server:
             platform.bus.endpoints = platform.endpoints
-            platform.bus.outbox_listeners.append(platform.endpoints.wake)
+            platform.bus.on_events(("endpoints", "deployments"), platform.endpoints.wake)
             endpoints.start()
         deployments = threading.Thread(target=platform.deployments.run_forever, args=(stop,),
                                        name="charter-deployments", daemon=True)
         if platform.settings.deployments_in_server:
-            platform.bus.outbox_listeners.append(platform.deployments.wake)
+            platform.bus.on_events(("deployments",), platform.deployments.wake)
             deployments.start()
         # What start-up made (routes, schemas, policies, the runtimes' imports) lives as long as the
         # server: out of the collector's way, so that a full collection stays short under load.

@@ -13,6 +13,7 @@ from charter.domain.audit import (
     seal,
     verify_chain,
 )
+from charter.errors import ServerError
 from charter.services.ports import Clock, Signer, UnitOfWork, Witness
 
 
@@ -24,16 +25,22 @@ class AuditTrail:
     checkpoint_every: int = 64
 
     def append(self, uow: UnitOfWork, entry: AuditEntry) -> AuditRecord:
+        # The head may be the one this process last committed, unread: the append is refused if the
+        # chain has moved since, and then the head is read (locked) and the record sealed again.
         head = uow.audit.lock_head()
         record = seal(head.seq + 1, str(uuid.uuid4()), self.clock.now(), entry, head.hash)
-        uow.audit.append(record)
+        if not uow.audit.append(record, head):
+            head = uow.audit.lock_head(fresh=True)
+            record = seal(head.seq + 1, record.id, record.time, entry, head.hash)
+            if not uow.audit.append(record, head):
+                raise ServerError("the audit chain's head moved while it was locked")
         if record.seq - head.checkpoint_seq >= self.checkpoint_every:
             self._sign(uow, record.seq, record.hash)
         return record
 
     def checkpoint(self, uow: UnitOfWork) -> Checkpoint | None:
         """Sign the current head if records were added since the last checkpoint."""
-        head = uow.audit.lock_head()
+        head = uow.audit.lock_head(fresh=True)
         if head.seq == 0 or head.checkpoint_seq >= head.seq:
             return None
         return self._sign(uow, head.seq, head.hash)

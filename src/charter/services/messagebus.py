@@ -12,7 +12,7 @@ The bus, not the handlers, owns the transaction and the audit trail around it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -20,7 +20,7 @@ from charter.domain.audit import AuditEntry, Outcome
 from charter.domain.authz import Action, Decision, Resource
 from charter.domain.commands import Command, Message, Transfer
 from charter.domain.crn import CRN
-from charter.domain.events import Event
+from charter.domain.events import Event, event_service
 from charter.domain.identity import Identity
 from charter.domain.org import MANAGEMENT_ACCOUNT, Account
 from charter.errors import CharterError, NotFound, PermissionDenied, ServerError, Unauthenticated
@@ -58,6 +58,8 @@ class HandlerContext:
     audited: list[AuditEntry] = field(default_factory=list)
     target: tuple[str, str, str] | None = None  # (account, resource, action) of the last decision
     emitted: int = 0
+    services: set[str] = field(default_factory=set)
+    """The services (``charter.<service>.…``) of the events emitted, for ``service_listeners``."""
 
     def account(self, name: str) -> Account:
         """The account named ``name``; NotFound when the organization has none."""
@@ -86,6 +88,7 @@ class HandlerContext:
     def emit(self, event: Event) -> None:
         self.uow.outbox.add(replace(event, time=self.clock.now()))
         self.emitted += 1
+        self.services.add(event_service(event.type))
 
 
 Handler = Callable[[Any, HandlerContext], Any]
@@ -108,6 +111,16 @@ class MessageBus:
     outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
     """Called after a commit that wrote events, so a dispatcher in this process starts at once
     instead of at its next poll (dispatchers in other processes still poll)."""
+    service_listeners: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
+    """Called after a command's commit only when it emitted an event of their service: a runner
+    that acts on its own service's changes (deployments, endpoints, pipelines) is woken by those,
+    not by every registration and approval; it still polls for what other processes wrote."""
+
+    def on_events(self, services: Iterable[str], listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every commit of a command that emitted an event of one of
+        ``services`` (the ``<service>`` of ``charter.<service>.<resource>.<what>``)."""
+        for service in services:
+            self.service_listeners.setdefault(service, []).append(listener)
 
     def register(self, message_type: type[M], handler: Callable[[M, HandlerContext], Any]) -> None:
         if message_type in self.handlers:
@@ -145,8 +158,7 @@ class MessageBus:
                         uow.commit()
                         self.generation += 1
                         if ctx.emitted:
-                            for listener in self.outbox_listeners:
-                                listener()
+                            self._committed(ctx.services)
             if ctx is not None:
                 if not isinstance(message, Command):
                     for entry in ctx.audited:
@@ -160,6 +172,13 @@ class MessageBus:
         assert refused is not None
         self._audit_sign_in_failure(refused, request_id)
         raise refused
+
+    def _committed(self, services: set[str]) -> None:
+        for listener in self.outbox_listeners:
+            listener()
+        for service in services:
+            for listener in self.service_listeners.get(service, ()):
+                listener()
 
     def _audit_refusal(self, message: Message, identity: Identity, request_id: str | None,
                        error: CharterError, ctx: HandlerContext | None) -> None:

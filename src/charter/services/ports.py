@@ -114,11 +114,18 @@ class SessionRepository(Protocol):
 
 
 class AuditRepository(Protocol):
-    def lock_head(self) -> AuditHead:
-        """The end of the chain, locked until the transaction ends so appends serialise."""
+    def lock_head(self, *, fresh: bool = False) -> AuditHead:
+        """The end of the chain. Read from the store (``fresh``, or the first time) it is locked
+        until the transaction ends, so appends serialise; otherwise it may be the head this process
+        last committed, unread, which ``append`` then checks."""
         ...
 
-    def append(self, record: AuditRecord) -> None: ...
+    def append(self, record: AuditRecord, head: AuditHead) -> bool:
+        """Add ``record``, sealed after ``head``, and make it the head, if the chain still ends at
+        ``head``; False, with nothing written, if it moved (another process appended): read the
+        head ``fresh`` and seal again."""
+        ...
+
     def find(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]: ...
     def iterate(self) -> Iterator[AuditRecord | UnreadableRecord]:
         """Every record in order; one whose stored fields no longer parse comes back unreadable."""

@@ -72,8 +72,11 @@ _ROLES_OF = select(t.role_bindings.c.account, t.role_bindings.c.role).where(
 _TOKEN = select(t.api_tokens).where(t.api_tokens.c.id == bindparam("id"))
 _SESSION = select(t.sessions).where(t.sessions.c.id == bindparam("id"))
 _INSERT_RECORD = insert(t.audit_records)
-_ADVANCE_HEAD = update(t.audit_head).where(t.audit_head.c.id == 1).values(
-    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+# Conditional on the head the record was sealed after: no row updated means the chain had moved.
+_ADVANCE_HEAD = update(t.audit_head).where(and_(
+    t.audit_head.c.id == 1, t.audit_head.c.seq == bindparam("old_seq"),
+    t.audit_head.c.hash == bindparam("old_hash"), t.audit_head.c.checkpoint_seq == bindparam("old_checkpoint"),
+)).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _INSERT_EVENT = insert(t.outbox)
 _INSERT_TOKEN = insert(t.api_tokens)
 _BUMP_STATE = update(t.organization).where(t.organization.c.id == 1).values(
@@ -389,20 +392,71 @@ _HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash, t.audit_head.c.checkpoin
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 
 
+class AuditHeadCache:
+    """The audit chain's head as this process last committed it. An append starts from it without
+    reading the head row; the head row's update is conditional on it, so an append after another
+    process's is refused and made again from the head read afresh (``AuditTrail.append``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._head: AuditHead | None = None
+
+    def get(self) -> AuditHead | None:
+        return self._head
+
+    def committed(self, head: AuditHead) -> None:
+        with self._lock:  # commits of concurrent transactions may report out of order: keep the newest
+            current = self._head
+            if current is None or (head.seq, head.checkpoint_seq) >= (current.seq, current.checkpoint_seq):
+                self._head = head
+
+
 class SqlAuditRepository(_Repo):
-    def lock_head(self) -> AuditHead:
+    def __init__(self, conn: Connection, cache: AuditHeadCache | None = None,
+                 after_commit: Callable[[Callable[[], None]], None] | None = None) -> None:
+        super().__init__(conn)
+        self._cache = cache
+        self._after_commit = after_commit
+        self._head: AuditHead | None = None  # the head as this transaction has made it
+        self._publishing = False
+
+    def lock_head(self, *, fresh: bool = False) -> AuditHead:
+        if not fresh:
+            known = self._head or (self._cache.get() if self._cache is not None else None)
+            if known is not None:
+                return known
         q = _HEAD if self.conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE  # SQLite: BEGIN IMMEDIATE holds the lock
         row = self.conn.execute(q).one()
-        return AuditHead(int(row.seq), str(row.hash), int(row.checkpoint_seq))
+        self._head = AuditHead(int(row.seq), str(row.hash), int(row.checkpoint_seq))
+        return self._head
 
-    def append(self, record: AuditRecord) -> None:
+    def append(self, record: AuditRecord, head: AuditHead) -> bool:
+        moved = self.conn.execute(_ADVANCE_HEAD, {
+            "new_seq": record.seq, "new_hash": record.hash, "old_seq": head.seq, "old_hash": head.hash,
+            "old_checkpoint": head.checkpoint_seq})
+        if moved.rowcount != 1:
+            self._head = None
+            return False
         self.conn.execute(_INSERT_RECORD, {
             "seq": record.seq, "id": record.id, "time": record.time, "actor": record.actor,
             "via": record.via, "account": record.account, "action": record.action,
             "resource": record.resource, "outcome": str(record.outcome), "policy": record.policy,
             "request_id": record.request_id, "details": record.details,
             "prev_hash": record.prev_hash, "hash": record.hash})
-        self.conn.execute(_ADVANCE_HEAD, {"new_seq": record.seq, "new_hash": record.hash})
+        self._moved(AuditHead(record.seq, record.hash, head.checkpoint_seq))
+        return True
+
+    def _moved(self, head: AuditHead) -> None:
+        """This transaction moved the head; once it commits, the process's cache holds it."""
+        self._head = head
+        if self._cache is not None and self._after_commit is not None and not self._publishing:
+            self._publishing = True
+            self._after_commit(self._publish)
+
+    def _publish(self) -> None:
+        self._publishing = False
+        if self._cache is not None and self._head is not None:
+            self._cache.committed(self._head)
 
     def find(self, flt: AuditFilter, after: int | None, limit: int) -> list[AuditRecord]:
         c = t.audit_records.c
@@ -438,6 +492,10 @@ class SqlAuditRepository(_Repo):
             key_id=checkpoint.key_id, signature=checkpoint.signature))
         self.conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1)
                           .values(checkpoint_seq=checkpoint.seq))
+        if self._head is not None and self._head.seq == checkpoint.seq:
+            self._moved(AuditHead(checkpoint.seq, self._head.hash, checkpoint.seq))
+        else:
+            self._head = None  # not the head this transaction holds: read it again when needed
 
     def checkpoints(self) -> list[Checkpoint]:
         rows = self.conn.execute(select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.seq))
@@ -467,9 +525,11 @@ class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
     def __init__(self, engine: Engine, *, readonly: bool = False,
-                 write_lock: threading.Lock | None = None, org_cache: OrgCache | None = None) -> None:
+                 write_lock: threading.Lock | None = None, org_cache: OrgCache | None = None,
+                 audit_heads: AuditHeadCache | None = None) -> None:
         self.engine = engine
         self._org_cache = org_cache
+        self._audit_heads = audit_heads
         self.readonly = readonly
         # SQLite admits one writer; queueing this process's writers on a lock keeps them out of
         # SQLite's busy handler, whose sleeps would otherwise set the tail latency.
@@ -495,7 +555,7 @@ class SqlUnitOfWork:
         self.org = SqlOrgRepository(self._conn, self._org_cache)
         self.tokens = SqlTokenRepository(self._conn)
         self.sessions = SqlSessionRepository(self._conn)
-        self.audit = SqlAuditRepository(self._conn)
+        self.audit = SqlAuditRepository(self._conn, self._audit_heads, self.after_commit)
         self.outbox = SqlOutboxRepository(self._conn)
         self.registry = SqlRegistryRepository(self._conn)
         self.cards = SqlCardRepository(self._conn)
