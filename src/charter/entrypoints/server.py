@@ -49,7 +49,7 @@ def server_app(platform: Platform) -> FastAPI:
         deployments = threading.Thread(target=platform.deployments.run_forever, args=(stop,),
                                        name="charter-deployments", daemon=True)
         if platform.settings.deployments_in_server:
-            platform.bus.on_events(("deployments",), platform.deployments.wake)
+            platform.bus.on_events(("deployments", "endpoints"), platform.deployments.wake)
             deployments.start()
         # What start-up made (routes, schemas, policies, the runtimes' imports) lives as long as the
         # server: out of the collector's way, so that a full collection stays short under load.

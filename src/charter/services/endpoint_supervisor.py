@@ -281,8 +281,7 @@ class EndpointSupervisor:
             uow.outbox.add(state_event(done, endpoint.status, account=done.account, name=done.name, actor=None,
                                        revision=done.revision(group.revision.number)))
             uow.commit()
-        for listener in self.bus.outbox_listeners:
-            listener()
+        self.bus.committed({"endpoints"})  # a deploy stage waiting for this rollout looks at once
         return True
 
     def _still_serving(self, group: _Group) -> bool:

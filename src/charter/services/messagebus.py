@@ -158,7 +158,7 @@ class MessageBus:
                         uow.commit()
                         self.generation += 1
                         if ctx.emitted:
-                            self._committed(ctx.services)
+                            self.committed(ctx.services)
             if ctx is not None:
                 if not isinstance(message, Command):
                     for entry in ctx.audited:
@@ -173,7 +173,9 @@ class MessageBus:
         self._audit_sign_in_failure(refused, request_id)
         raise refused
 
-    def _committed(self, services: set[str]) -> None:
+    def committed(self, services: set[str]) -> None:
+        """Wake this process's listeners after a commit that emitted events of ``services`` (a
+        runner that commits outside ``handle`` calls it too)."""
         for listener in self.outbox_listeners:
             listener()
         for service in services:
