@@ -147,7 +147,7 @@ def _admit_stage_accounts(ctx: HandlerContext, account: Account, pipeline: Deplo
     if group is None:
         group = ModelPackageGroup(account.name, pipeline.model_group,
                                   f"Deployed by deployment pipeline {pipeline.name}", readers=wanted)
-        resource = registry._group_resource(ctx, account, group)
+        resource = registry.group_resource(ctx, account, group)
         ctx.authorize(Action.CREATE_GROUP, resource)
         registry.add_group(ctx, group, resource, audit={"deployment_pipeline": str(pipeline.crn)},
                            data={"deployment_pipeline": pipeline.name})
@@ -156,7 +156,7 @@ def _admit_stage_accounts(ctx: HandlerContext, account: Account, pipeline: Deplo
     if not missing:
         return
     readers = (*group.readers, *missing)
-    resource = registry._group_resource(ctx, account, group)
+    resource = registry.group_resource(ctx, account, group)
     ctx.authorize(Action.PUT_GROUP_POLICY, resource)
     ctx.uow.registry.set_readers(account.name, group.name, readers)
     ctx.audit(Action.PUT_GROUP_POLICY, resource, readers=list(readers), added=list(missing),
