@@ -21,7 +21,6 @@ from charter.entrypoints.api.routes import (
     datasets,
     deployments,
     endpoints,
-    iam,
     pipelines,
     projects,
     registry,
