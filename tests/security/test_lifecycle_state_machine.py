@@ -232,10 +232,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         central = [p for p in self._packages(SHARED) if p.status is ApprovalStatus.PENDING]
         if central:
-            self._try(c.DecideModelPackage(SHARED, CENTRAL_GROUP, central[-1].version, "Approved", "ok"), "mei")
+            approver = "mei" if "mei" not in central[-1].lineage.responsible else "hedy"
+            self._try(c.DecideModelPackage(SHARED, CENTRAL_GROUP, central[-1].version, "Approved", "ok"), approver)
             self.dispatch()
             return
-        dev = [p for p in self._packages(DEV) if p.status is ApprovalStatus.PENDING]
+        dev = [p for p in self._packages(DEV) if p.status is ApprovalStatus.PENDING
+               and "lena" not in p.lineage.responsible]
         if dev:
             self._try(c.DecideModelPackage(DEV, GROUP, dev[-1].version, "Approved", "ok"), "lena")
             self.dispatch()
@@ -382,6 +384,18 @@ class LifecycleMachine(RuleBasedStateMachine):
             audited = {r.details.get("revision") for r in self._records(resource=str(endpoint.crn))
                        if str(r.outcome) == "allowed"}
             assert {r.number for r in endpoint.revisions} <= audited, endpoint.name
+
+    @invariant()
+    def every_card_change_has_its_audit_record(self) -> None:
+        with self.org.platform.bus.uow_factory(readonly=True) as uow:
+            card = uow.cards.get(SHARED, CENTRAL_GROUP)
+        if card is None:
+            return
+        records = [r.details for r in self._records(resource=self._card_crn()) if str(r.outcome) == "allowed"]
+        assert {v.number for v in card.versions} <= {d.get("version") for d in records}, card.crn
+        audited = {(d.get("status"), d.get("version")) for d in records}
+        for change in card.history:
+            assert (str(change.status), change.version) in audited, (card.crn, change)
 
     @invariant()
     def the_audit_chain_verifies(self) -> None:
