@@ -1,8 +1,12 @@
-"""API fuzzing: Schemathesis generates requests from the app's own OpenAPI schema and sends them,
-authenticated as a persona with broad read rights (the auditor, who reads the audit trail) and as
-the org admin, to a real bootstrap on SQLite. Every check applies: no 5xx, status codes, content
-types, headers and bodies as the schema documents them. The number of examples per operation is
-bounded so the whole run stays within a couple of minutes on two cores."""
+"""API fuzzing: Schemathesis generates requests from the app's own OpenAPI schema and sends them to
+a real bootstrap on SQLite. Stateless, every operation is tried authenticated as a persona with
+broad read rights (the auditor, who reads the audit trail) and as the org admin; stateful,
+Schemathesis' state machine chains requests along the schema's OpenAPI links (create a group,
+register a package, approve it, deploy it; issue a token, revoke it; subscribe, decide...) as a
+persona holding every builder, approver and operator role, over a seeded world. Every check
+applies: no 5xx, status codes, content types, headers and bodies as the schema documents them,
+and, stateful, a deleted resource is gone and a created one is there. The numbers of examples
+and scenarios are bounded so the whole module stays within a few minutes on two cores."""
 
 from __future__ import annotations
 
@@ -117,8 +121,8 @@ NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 # to one that names what the seed below made (or, for a new resource, a fresh valid name). The
 # choice is a function of the generated value, so a scenario replays as it first ran.
 PATH_NAMES: dict[str, tuple[object, ...]] = {
-    "version": (1, 1, 2), "account": ACCOUNTS, "group": ("churn", GROUP), "name": (PIPELINE, "churn", ""), "dataset": ("bank", ""),
-    "portfolio": ("deploy-templates", ""), "product": ("deploy-realtime-cross-account",),
+    "version": (1, 1, 2), "account": ACCOUNTS, "group": ("churn", GROUP), "name": (PIPELINE, "churn", ""),
+    "dataset": ("bank", ""), "portfolio": ("deploy-templates", ""), "product": ("deploy-realtime-cross-account",),
 }
 BODY_NAMES: dict[str, tuple[object, ...]] = {
     "name": ("",), "subscriber": ACCOUNTS, "principal": PERSONAS, "account": ACCOUNTS,
@@ -168,6 +172,7 @@ def test_no_chain_of_requests_along_the_schema_links_gets_a_5xx_or_an_undocument
     assert sum(len(t.outgoing) for t in machine._transitions.operations.values()) >= 150  # the links are there
     answers: Counter[tuple[str, int, bool]] = Counter()
     scenarios = [0]
+    failures: list[str] = []  # kept here too: a replay that diverges must not lose what failed
 
     class Chains(machine):  # type: ignore[misc, valid-type]
         def step(self, input: Any) -> Any:
@@ -186,8 +191,12 @@ def test_no_chain_of_requests_along_the_schema_links_gets_a_5xx_or_an_undocument
 
         def validate_response(self, response: object, case: object, additional_checks: object = None,
                               **kwargs: object) -> None:
-            case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"),  # type: ignore[attr-defined]
-                                   transport_kwargs=kwargs, recorder=self.recorder)
+            try:
+                case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"),  # type: ignore[attr-defined]
+                                       transport_kwargs=kwargs, recorder=self.recorder)
+            except Exception as failure:
+                failures.append(f"{case.operation.label}: {failure}")  # type: ignore[attr-defined]
+                raise
 
         def teardown(self) -> None:
             scenarios[0] += 1
@@ -208,5 +217,6 @@ def test_no_chain_of_requests_along_the_schema_links_gets_a_5xx_or_an_undocument
         print(n, *key)
     followed = {label for (label, status, linked) in answers if linked and status < 300}
     print(scenarios[0], "scenarios;", len(followed), "operations answered 2xx at the end of a link:", sorted(followed))
+    assert not failures, "\n\n".join(failures[:5])
     assert scenarios[0] >= STATEFUL.max_examples // 2
     assert len(followed) >= 6  # chains got past their first step, not only refusals
