@@ -39,6 +39,7 @@ from charter.services.dispatch import Dispatcher, DispatchSettings
 from charter.services.endpoint_operations import BusEndpointOperations
 from charter.services.endpoint_supervisor import EndpointSupervisor, SupervisorSettings
 from charter.services.handlers import register_all
+from charter.services.invocation_gate import InvocationGate
 from charter.services.messagebus import Limits, MessageBus
 from charter.services.pipeline_runner import PipelineRunner
 from charter.services.ports import ArtifactStore, PipelineExecutor
@@ -54,6 +55,7 @@ class Platform:
     pipelines: PipelineRunner
     endpoints: EndpointSupervisor
     deployments: DeploymentRunner
+    invocations: InvocationGate
     console_key: bytes = b""
     """Seals the web console's session cookies (see charter.entrypoints.console.session)."""
 
@@ -138,6 +140,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
             max_rows=settings.endpoint_max_rows,
             capture_batch=settings.endpoint_capture_batch,
             capture_flush_seconds=settings.endpoint_capture_flush_seconds,
+            warm_at_start=settings.endpoint_warm_at_start,
         ),
     )
     deployments = DeploymentRunner(
@@ -147,6 +150,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         rollout_poll_seconds=settings.deployment_rollout_poll_seconds,
         smoke_requests=settings.deployment_smoke_requests)
     return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor, deployments,
+                    InvocationGate(bus, settings.invocation_decision_seconds),
                     load_or_create_key(settings.resolved_console_key_file))
 
 

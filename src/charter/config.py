@@ -173,6 +173,18 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A data-capture batch is written at the latest this long after "
         "its first pair.",
     )
+    endpoint_warm_at_start: bool = Field(
+        default=True, description="The serving supervisor starts its worker template (a process with the "
+        "model runtimes imported, about 200 MB) with the server, so that the first endpoint's workers start "
+        "in a fraction of a second. false: it starts once an endpoint or a deployment pipeline exists.",
+    )
+    invocation_decision_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="How long a server reuses an allowed invocation decision "
+        "(the caller's credential, roles and the policies) for the same credential and endpoint. A change "
+        "committed by the same server (a revoked token, a removed role, new policies) ends every reused "
+        "decision at once; a change made through another replica takes effect within this time. 0: every "
+        "invocation is decided afresh.",
+    )
     deployments_in_server: bool = Field(
         default=True, description="`charter server` runs the deployment runner, which takes up the "
         "executions of deployment pipelines and runs their stages, and expires approval requests.",

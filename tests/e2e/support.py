@@ -49,6 +49,8 @@ def charter_env(config_dir: Path, data_dir: Path | None = None, **extra: str) ->
         "PYTHONUNBUFFERED": "1",
         # The server's event dispatcher looks for work this often when idle.
         "CHARTER_DISPATCH_POLL_SECONDS": "0.1",
+        # Many short-lived servers: those that serve start their worker template at their first endpoint.
+        "CHARTER_ENDPOINT_WARM_AT_START": "false",
     })
     if data_dir is not None:
         env["CHARTER_DATA_DIR"] = str(data_dir)

@@ -14,7 +14,7 @@ import pytest
 
 from charter.client import models as m
 from charter.client.client import Client
-from charter.errors import ServiceUnavailable, ValidationError
+from charter.errors import ServiceUnavailable, Unauthenticated, ValidationError
 from tests.endpoints_support import SAMPLE, SIGNATURE
 from tests.models import onnx_model, skops_model, unloadable_onnx_model
 
@@ -144,3 +144,74 @@ def test_metrics_count_requests_and_errors_per_endpoint(server: ServerProcess, p
     assert httpx.get(f"{server.url}/metrics").status_code == 401
 
 
+
+
+def _local_predictions(rows: list[list[float]]) -> list[int]:
+    import numpy as np
+    import skops.io as sio
+
+    blob = skops_model()
+    model = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+    return [int(p) for p in model.predict(np.asarray(rows))]
+
+
+def test_concurrent_invocations_each_get_their_own_predictions_and_their_own_errors(
+        server: ServerProcess, persona_tokens: dict[str, str], served: Callable[..., tuple[str, str]]) -> None:
+    """The worker predicts the rows of requests that arrive together in one call: each caller
+    still gets exactly its own rows' predictions, and a bad request fails alone."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    name, _ = served()
+    url = f"{server.url}/api/v1/accounts/{TEST}/endpoints/{name}/invocations"
+    headers = {"authorization": f"Bearer {persona_tokens['mei']}"}
+    rng = random.Random(7)
+    payloads: list[dict[str, object]] = [
+        {"instances": [[rng.random(), rng.random()] for _ in range(rng.randint(1, 5))]} for _ in range(120)]
+    payloads[17] = {"instances": [[0.5, "not a number"]]}
+    payloads[60] = {"instances": [[0.5]]}
+
+    def post(payload: dict[str, object]) -> httpx.Response:
+        return httpx.post(url, json=payload, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(post, payloads))
+    for i, (payload, answer) in enumerate(zip(payloads, answers, strict=True)):
+        if i in (17, 60):
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["type"] == "ValidationError"
+            continue
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == _local_predictions(payload["instances"])  # type: ignore[arg-type]
+
+
+def test_invocation_errors_have_the_api_error_shape_and_a_request_id(
+        server: ServerProcess, persona_tokens: dict[str, str], served: Callable[..., tuple[str, str]]) -> None:
+    name, _ = served()
+    url = f"{server.url}/api/v1/accounts/{TEST}/endpoints/{name}/invocations"
+    cases = [({}, b'{"instances": [[0.0, 1.0]]}', 401, "Unauthenticated"),
+             ({"authorization": f"Bearer {persona_tokens['sam']}"}, b'{"instances": [[0.0, 1.0]]}', 403,
+              "PermissionDenied"),
+             ({"authorization": f"Bearer {persona_tokens['mei']}"}, b"{not json", 400, "ValidationError"),
+             ({"authorization": f"Bearer {persona_tokens['mei']}"}, b"[" * 5_000, 400, "ValidationError")]
+    for headers, body, status, kind in cases:
+        answer = httpx.post(url, content=body, headers={**headers, "content-type": "application/json"}, timeout=30)
+        assert (answer.status_code, answer.json()["error"]["type"]) == (status, kind), answer.text
+        assert len(answer.headers["x-request-id"]) == 32
+    missing = httpx.post(f"{server.url}/api/v1/accounts/{TEST}/endpoints/no-such-endpoint/invocations",
+                         json={"instances": [[0.0, 1.0]]},
+                         headers={"authorization": f"Bearer {persona_tokens['mei']}"}, timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+
+
+def test_a_revoked_token_is_refused_at_its_next_invocation(admin: Client, server: ServerProcess,
+                                                           served: Callable[..., tuple[str, str]]) -> None:
+    """Allowed decisions are reused for a moment, but a revocation on the server ends them at once."""
+    name, _ = served()
+    issued = admin.create_token("mei", description="revoked mid-traffic")
+    with Client(server.url, issued.secret) as mei:
+        for _ in range(5):
+            assert mei.invoke_endpoint(TEST, name, {"instances": [[0.0, 1.0]]}).predictions == [0]
+        admin.revoke_token(issued.token.id)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            mei.invoke_endpoint(TEST, name, {"instances": [[0.0, 1.0]]})

@@ -3,6 +3,8 @@ by policy, the inbox's decisions, refusals shown in the page, stale pages, and e
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,19 +17,28 @@ from fastapi.testclient import TestClient
 from charter.bootstrap import Platform
 from charter.domain import commands as c
 from charter.domain.authz import Decision
+from charter.domain.deployments import ExecutionStatus
 from charter.domain.identity import Identity
 from charter.entrypoints.api.app import create_app
 from charter.entrypoints.console.app import ROUTERS, mount_console
 from charter.entrypoints.console.session import COOKIE
 from charter.services import authorization
+from charter.services.deployment_runner import DeploymentRunner
 from tests.conftest import EXAMPLE
+from tests.deployments_support import CENTRAL as DEPLOY_ACCOUNT
+from tests.deployments_support import PIPELINE, Road
+from tests.endpoints_support import SAMPLE as PAYLOAD
+from tests.endpoints_support import publish
 from tests.integration.conftest import Org
+from tests.integration.test_endpoints import deploy, rollout_done, serving, wait_for  # noqa: F401 - serving: a fixture
 from tests.models import skops_model
+from tests.unit.fakes import FakeEndpoints
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 PUBLIC = {("GET", "/signin"), ("POST", "/signin"), ("POST", "/signout")}
 SAMPLE = {"account": "ml-dev", "group": "churn", "version": "1", "name": "churn", "product": "train-from-dataset",
-          "run_id": "0" * 32, "step": "train", "sub_id": "0" * 32, "request_id": "0" * 32}
+          "run_id": "0" * 32, "step": "train", "sub_id": "0" * 32, "request_id": "0" * 32,
+          "pipeline": "churn-deploy", "execution": "0" * 32}
 
 
 def console_app(platform: Platform) -> FastAPI:
@@ -86,7 +97,7 @@ def test_the_session_cookie_is_httponly_strict_and_does_not_show_the_token(web: 
     response = web.post("/signin", data={"csrf": csrf_of(web), "token": bearer, "next": "/"}, follow_redirects=False)
     header = response.headers["set-cookie"]
     assert "HttpOnly" in header and "SameSite=strict" in header
-    assert bearer not in header and bearer.split("_")[2] not in header
+    assert bearer not in header and bearer.split("_", 2)[2] not in header  # the secret may hold "_" itself
 
 
 def test_the_current_identity_and_the_role_switcher_are_on_every_page(web: TestClient, org: Org) -> None:
@@ -345,3 +356,185 @@ def test_a_card_that_is_not_json_is_refused_next_to_the_document_field(web: Test
     assert re.search(r'<textarea id="document" name="document" rows="14" aria-invalid="true">\{not json</textarea>',
                      response.text)
     assert "the card is not valid JSON" in response.text
+
+
+# --- deployments, endpoints ---------------------------------------------------------------------
+
+@pytest.fixture
+def awaiting(org: Org) -> tuple[Road, str]:
+    """A deployment execution at approve-prod (the fake endpoints pass its integration tests)."""
+    road = Road(org.bus, org.identity)
+    road.launch()
+    road.start(road.central_package())
+    DeploymentRunner(org.bus, FakeEndpoints(), rollout_poll_seconds=0.01, owner="t").run_until_idle()
+    execution = road.execution()
+    assert execution.status is ExecutionStatus.AWAITING_APPROVAL, execution.reason
+    return road, execution.id
+
+
+def _execution_url(execution_id: str) -> str:
+    return f"/accounts/{DEPLOY_ACCOUNT}/deployments/{PIPELINE}/executions/{execution_id}"
+
+
+def test_the_execution_page_draws_the_stage_timeline_with_the_test_results(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    _, execution_id = awaiting
+    sign_in(web, org.bearer("mei"))
+    page = web.get(_execution_url(execution_id)).text
+    timeline = page[page.index('data-testid="timeline"'):page.index("</svg>")]
+    stages = re.findall(r'<g class="node state-(\w+)[^"]*" data-stage="([\w-]+)"', timeline)
+    assert stages == [("succeeded", "deploy-test"), ("succeeded", "integration-tests"),
+                      ("awaitingapproval", "approve-prod"), ("pending", "deploy-prod"), ("pending", "smoke-prod")]
+    checks = dict(re.findall(r'data-check="([\w-]+)"><td>[\w-]+</td><td class="(passed|failed)"', page))
+    assert checks == {"success-rate": "passed", "latency-p95": "passed", "output-schema": "passed",
+                      "labels": "passed", "holdout-accuracy": "passed"}
+    assert "0.75 on 4 held-out rows" in page
+    assert 'name="decision"' not in page  # an ML engineer does not approve production
+
+
+def test_a_governance_officer_sees_the_approval_in_the_inbox_refused_until_the_card_is_approved(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    road, execution_id = awaiting
+    sign_in(web, org.bearer("grace"))
+    item = _inbox_item(web.get("/").text, f"deployment-{execution_id}")
+    assert "production-needs-an-approved-card" in item and 'value="approve"' not in item
+    assert 'value="reject"' in item
+    road.approve_card()
+    item = _inbox_item(web.get("/").text, f"deployment-{execution_id}")
+    assert 'value="approve">Approve production<' in item and "✓ holdout-accuracy" in item
+
+
+def _inbox_item(page: str, key: str) -> str:
+    start = page.index(f'data-testid="item-{key}"')
+    return page[start:page.index("</li>", start)]
+
+
+def test_a_production_approval_from_the_inbox_needs_a_comment_and_records_it(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    road, execution_id = awaiting
+    road.approve_card()
+    csrf = sign_in(web, org.bearer("grace"))
+    form = {"csrf": csrf, "decision": "approve", "back": "inbox", "seen": "AwaitingApproval", "next": "/"}
+    refused = web.post(_execution_url(execution_id) + "/decide", data={**form, "comment": " "})
+    assert refused.status_code == 400
+    item = _inbox_item(refused.text, f"deployment-{execution_id}")
+    assert re.search(r'name="comment"[^>]*aria-invalid="true"', item) and "a comment is required" in item
+    assert road.execution().status is ExecutionStatus.AWAITING_APPROVAL
+    done = web.post(_execution_url(execution_id) + "/decide", data={**form, "comment": "validated in test"})
+    assert done.status_code == 200 and "Approved the production deployment" in done.text
+    assert f"item-deployment-{execution_id}" not in done.text
+    approval = road.execution().approvals[-1]
+    assert (approval.principal, approval.comment) == ("grace", "validated in test")
+    page = web.get(_execution_url(execution_id)).text
+    assert "validated in test" in page[page.index('data-testid="approvals"'):]
+
+
+def test_a_stale_execution_page_gets_a_conflict_and_decides_nothing(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    road, execution_id = awaiting
+    road.approve_card()
+    csrf = sign_in(web, org.bearer("grace"))
+    road.as_("grace", c.DecideDeployment(DEPLOY_ACCOUNT, PIPELINE, "Rejected", "not now", execution_id))
+    response = web.post(_execution_url(execution_id) + "/decide", data={
+        "csrf": csrf, "decision": "approve", "comment": "ok", "back": "deployment", "seen": "AwaitingApproval"})
+    assert response.status_code == 409
+    assert "changed since you loaded the page: it was AwaitingApproval, it is now Failed by grace" in response.text
+    assert [a.decision for a in road.execution().approvals] == ["Rejected"]
+
+
+def test_the_deployments_pages_list_the_pipeline_and_its_executions(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    _, execution_id = awaiting
+    sign_in(web, org.bearer("mei"))
+    listing = web.get(f"/accounts/{DEPLOY_ACCOUNT}/deployments").text
+    assert f'href="{_execution_url(execution_id)}"' in listing and "AwaitingApproval" in listing
+    pipeline = web.get(f"/accounts/{DEPLOY_ACCOUNT}/deployments/{PIPELINE}").text
+    assert execution_id[:12] in pipeline[pipeline.index('data-testid="executions"'):]
+
+
+@pytest.mark.usefixtures("serving")
+def test_the_endpoint_page_tries_a_prediction_and_charts_the_traffic(web: TestClient, org: Org) -> None:
+    package = publish(org.bus, org.identity("promotion-bot"), org.identity("mei"))
+    deploy(org, "console", package, reason="for the console")
+    wait_for(rollout_done(org, "console", 1))
+    csrf = sign_in(web, org.bearer("mei"))
+    page = web.get("/accounts/ml-test/endpoints/console").text
+    assert "<code>f0: double</code>, <code>f1: double</code>" in page
+    assert "for the console" in page[page.index('data-testid="revisions"'):]
+    assert json.loads(html.unescape(re.search(r'<textarea id="payload"[^>]*>([^<]*)<', page).group(1))) == PAYLOAD  # type: ignore[union-attr]
+    bad = web.post("/accounts/ml-test/endpoints/console/invoke", data={"csrf": csrf, "payload": "{nope"})
+    assert bad.status_code == 400
+    assert re.search(r'<textarea id="payload"[^>]*aria-invalid="true"', bad.text)
+    assert 'id="err-payload">the payload is not JSON' in bad.text
+    short = web.post("/accounts/ml-test/endpoints/console/invoke",
+                     data={"csrf": csrf, "payload": '{"instances": [[1.0]]}'})
+    assert short.status_code == 400 and 'id="err-payload">' in short.text
+    answered = web.post("/accounts/ml-test/endpoints/console/invoke", data={"csrf": csrf, "payload": json.dumps(PAYLOAD)})
+    assert answered.status_code == 200
+    prediction = answered.text[answered.text.index('data-testid="prediction"'):]
+    assert "From revision 1" in prediction and "[\n  " in prediction
+    summary = re.search(r'data-testid="traffic-summary">([^<]*)<', answered.text).group(1)  # type: ignore[union-attr]
+    assert summary.startswith("2 requests, 1 failed"), summary  # the JSON that was not JSON reached no model
+    chart = answered.text[answered.text.index('data-testid="traffic-chart"'):]
+    assert chart.index('class="series-0"') < chart.index("</svg>") and 'class="series-1"' in chart
+
+
+@pytest.mark.usefixtures("serving")
+def test_the_lineage_reaches_the_endpoint_serving_the_central_package(web: TestClient, org: Org) -> None:
+    package = publish(org.bus, org.identity("promotion-bot"), org.identity("mei"))
+    deploy(org, "lineage", package, reason="lineage")
+    wait_for(rollout_done(org, "lineage", 1))
+    sign_in(web, org.bearer("mei"))
+    group, version = package.rsplit("/", 2)[-2:]
+    page = web.get(f"/accounts/{DEPLOY_ACCOUNT}/registry/{group}/{version}/lineage").text
+    assert 'data-node="endpoint:ml-test/lineage"' in page and 'href="/accounts/ml-test/endpoints/lineage"' in page
+
+
+def test_a_lead_data_scientist_subscribes_her_account_from_the_dataset_page(web: TestClient, org: Org) -> None:
+    diego = org.identity("diego")
+    uploaded = org.bus.handle(c.UploadDataset("data-governance", "bank", "csv", iter([b"age,y\n30,0\n41,1\n"]), 10**6),
+                              diego)
+    org.bus.handle(c.RegisterDatasetVersion("data-governance", "bank", "csv", uploaded.blob.sha256), diego)
+    csrf = sign_in(web, org.bearer("lena"))
+    page = web.get("/accounts/data-governance/data/datasets/bank").text
+    assert '<select id="subscriber" name="subscriber"><option>ml-dev</option></select>' in page
+    response = web.post("/accounts/data-governance/data/datasets/bank/subscribe",
+                        data={"csrf": csrf, "subscriber": "ml-dev", "reason": "the churn model"})
+    assert response.status_code == 200, response.text
+    subs = org.bus.handle(c.ListSubscriptions("data-governance", "Pending"), org.admin).items
+    assert [(s.subscriber, s.reason, s.requested_by) for s in subs] == [("ml-dev", "the churn model", "lena")]
+
+
+def test_the_central_approver_is_offered_no_production_approval_and_is_refused_when_posting_one(
+        web: TestClient, org: Org, awaiting: tuple[Road, str]) -> None:
+    road, execution_id = awaiting
+    road.approve_card()
+    csrf = sign_in(web, org.bearer("mei"))
+    assert f"item-deployment-{execution_id}" not in web.get("/").text
+    response = web.post(_execution_url(execution_id) + "/decide", data={
+        "csrf": csrf, "decision": "approve", "comment": "I approved it centrally", "back": "deployment",
+        "seen": "AwaitingApproval"})
+    assert response.status_code == 403 and "deployments:ApproveProduction" in response.text
+    assert road.execution().status is ExecutionStatus.AWAITING_APPROVAL and road.execution().approvals == ()
+
+
+def test_an_ml_engineer_retries_a_failed_execution_from_its_page_and_a_governance_officer_may_not(
+        web: TestClient, org: Org) -> None:
+    road = Road(org.bus, org.identity)
+    road.launch()
+    road.start(road.central_package())
+    DeploymentRunner(org.bus, FakeEndpoints(allowed={"someone-else"}), rollout_poll_seconds=0.01,
+                     owner="t").run_until_idle()
+    failed = road.execution()
+    assert failed.status is ExecutionStatus.FAILED
+    sign_in(web, org.bearer("grace"))
+    assert 'data-testid="retry"' not in web.get(_execution_url(failed.id)).text
+    web.cookies.clear()
+    csrf = sign_in(web, org.bearer("mei"))
+    page = web.get(_execution_url(failed.id)).text
+    assert "Retry from deploy-test" in page and "refused the deploy" in page
+    response = web.post(_execution_url(failed.id) + "/retry", data={"csrf": csrf, "seen": "Failed"})
+    assert response.status_code == 200 and "Retrying execution" in response.text
+    assert road.execution().status is ExecutionStatus.PENDING
+    again = web.post(_execution_url(failed.id) + "/retry", data={"csrf": csrf, "seen": "Failed"})
+    assert again.status_code == 409 and "it was Failed, it is now Pending" in again.text

@@ -8,11 +8,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from charter.bootstrap import Platform
+from charter.bootstrap import Platform, bootstrap
+from charter.config import Settings
 from charter.domain import commands as c
 from charter.domain.endpoints import Endpoint, RevisionStatus
 from charter.errors import (
@@ -266,3 +268,16 @@ def _try(fn: Callable[[], Any]) -> Any:
         return fn()
     except NotFound:
         return None
+
+
+def test_the_worker_template_starts_with_the_server_unless_told_to_wait_for_an_endpoint(
+        settings: Settings, tmp_path: Path) -> None:
+    eager = bootstrap(settings)
+    lazy = bootstrap(settings.model_copy(update={"endpoint_warm_at_start": False, "data_dir": tmp_path / "lazy"}))
+    try:
+        eager.endpoints.reconcile()
+        lazy.endpoints.reconcile()
+        assert eager.endpoints.warmed and not lazy.endpoints.warmed
+    finally:
+        eager.close()
+        lazy.close()

@@ -3,12 +3,13 @@ the SVG drawing of a DAG."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
 from charter.entrypoints.console import forms
 from charter.entrypoints.console.session import ConsoleSession, Sealer
-from charter.entrypoints.console.svg import Node, draw
+from charter.entrypoints.console.svg import Node, Stage, chart, draw, timeline
 
 
 def test_a_sealed_session_opens_with_its_key_only() -> None:
@@ -63,3 +64,23 @@ def test_a_dag_is_drawn_with_a_box_per_step_and_an_arrow_per_dependency() -> Non
     assert picture.count("<rect") == 3 and picture.count('class="edge"') == 2
     assert 'class="node state-running"' in picture
     assert "&lt;c&gt;" in picture and "<c>" not in picture
+
+
+def test_a_deployment_timeline_has_the_stages_in_order_joined_by_arrows_and_the_current_one_marked() -> None:
+    names = ("deploy-test", "integration-tests", "approve-prod", "deploy-prod", "smoke-prod")
+    states = ("Succeeded", "Succeeded", "AwaitingApproval", "Pending", "Pending")
+    picture = timeline([Stage(n, s, ("10:00:00 · 1.0 s", "<why>")) for n, s in zip(names, states, strict=True)],
+                       "execution", current="approve-prod")
+    found = re.findall(r'<g class="node state-(\w+)( current)?" data-stage="([\w-]+)"', picture)
+    assert [(state, stage) for state, _, stage in found] == [(s.lower(), n) for n, s in zip(names, states, strict=True)]
+    assert [stage for _, cur, stage in found if cur] == ["approve-prod"]
+    assert picture.count('class="edge"') == 4
+    assert "&lt;why&gt;" in picture and "<why>" not in picture
+
+
+def test_a_chart_stacks_its_bars_and_breaks_its_lines_where_a_value_is_missing() -> None:
+    bars = chart("traffic", ["a", "b", "c"], {"served": [2.0, 0.0, 3.0], "failed": [1.0, 0.0, 0.0]})
+    assert bars.count('<rect class="series-0"') == 2 and bars.count('<rect class="series-1"') == 1
+    assert ">3</text>" in bars  # the y axis reaches the tallest stack
+    lines = chart("latency", ["a", "b", "c", "d"], {"p95": [5.0, None, 4.0, 6.0]}, kind="lines", unit=" ms")
+    assert lines.count("<polyline") == 2 and lines.count("<circle") == 3

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, Table, delete, func, insert, select
+from sqlalchemy import Engine, MetaData, Table, delete, func, insert, inspect, select
 from sqlalchemy import types as sqltypes
 
 from charter.adapters.db.migrate import upgrade
@@ -254,9 +254,12 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _empty(conn: Any) -> bool:
-    tables = {t.name: t for t in _tables(conn)}
-    return all(conn.execute(select(func.count()).select_from(tables[name])).scalar() == 0
-               for name in ("organization", "accounts") if name in tables)
+    """No organization and no account: reflects only those two tables."""
+    present = sorted(set(inspect(conn).get_table_names()) & {"organization", "accounts"})
+    reflected = MetaData()
+    reflected.reflect(bind=conn, only=present)
+    return all(conn.execute(select(func.count()).select_from(reflected.tables[name])).scalar() == 0
+               for name in present)
 
 
 def restore_backup(engine: Engine, store: ArtifactStore, path: Path, *, key_id: str | None,

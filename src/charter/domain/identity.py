@@ -117,6 +117,9 @@ class Identity:
     credential_id: str
     session: Session | None = None
     principal_kind: str = "person"
+    valid_until: datetime | None = None
+    """When the credential stops being good (the token's or the session's expiry, the earlier);
+    None: it does not expire (revocation still ends it)."""
 
     @property
     def via(self) -> str:

@@ -37,4 +37,6 @@ def authenticate(uow: UnitOfWork, bearer: str | None, now: datetime) -> Identity
         raise Unauthenticated("the token's principal no longer exists", credential=ident)
     if session is not None and principal != token.principal:
         raise Unauthenticated("invalid session token", credential=ident)
-    return Identity(token.principal, session.id if session else token.id, session, str(found.kind))
+    ends = [t for t in (token.expires_at, session.expires_at if session else None) if t is not None]
+    return Identity(token.principal, session.id if session else token.id, session, str(found.kind),
+                    min(ends) if ends else None)

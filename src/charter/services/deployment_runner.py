@@ -80,10 +80,18 @@ class DeploymentRunner:
         self.smoke_requests = smoke_requests
         self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:64]
         self._wake = threading.Event()
+        self._changed = threading.Event()
         self.stopping = threading.Event()
 
     def wake(self) -> None:
         self._wake.set()
+        self._changed.set()
+
+    def nap(self) -> None:
+        """Between two looks at a rollout: until this process commits something (the serving
+        supervisor recording a rollout's end does) or the rollout poll, whichever comes first."""
+        self._changed.wait(self.rollout_poll_seconds)
+        self._changed.clear()
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -345,7 +353,7 @@ class _Run:
                           serving_package=rollout.serving_package)
                 return None
             self.heartbeat()
-            time.sleep(self.runner.rollout_poll_seconds)
+            self.runner.nap()
 
     # --- testing ---
 
@@ -479,7 +487,7 @@ class _Run:
             revision = self.runner.endpoints.rollback(self.identity, account, endpoint, reason=reason)
         except CharterError as error:
             return {"ok": False, "summary": f"rolling production back failed: {error.type_name}: {error.message}"}
-        waited = 0.0
+        deadline = time.monotonic() + self.runner.rollout_timeout
         while True:
             try:
                 rollout = self.runner.endpoints.rollout(self.identity, account, endpoint, revision)
@@ -490,11 +498,10 @@ class _Run:
                 return {"ok": True, "revision": revision, "serving_package": rollout.serving_package,
                         "summary": f"production rolled back to its previous configuration (revision {revision}, "
                                    f"serving {rollout.serving_package})"}
-            if rollout.status is not RolloutStatus.UPDATING or waited >= self.runner.rollout_timeout:
+            if rollout.status is not RolloutStatus.UPDATING or time.monotonic() >= deadline:
                 return {"ok": False, "revision": revision,
                         "summary": f"the rollback's revision {revision} is {rollout.status}: {rollout.reason or ''}"}
-            time.sleep(self.runner.rollout_poll_seconds)
-            waited += self.runner.rollout_poll_seconds
+            self.runner.nap()
 
     def operator_rollback(self) -> None:
         request = self.execution.rollbacks[-1]

@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from charter.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from charter.services.endpoint_traffic import TrafficPoint, TrafficWindow
 from charter.services.handlers.endpoints import state_event
 from charter.services.messagebus import MessageBus
 from charter.services.ports import ServingMetrics, Worker, WorkerLauncher
@@ -59,6 +61,20 @@ class SupervisorSettings:
     capture_batch: int = 100
     capture_flush_seconds: float = 5.0
     restart_backoff_seconds: float = 0.2
+    warm_at_start: bool = False
+
+
+@dataclass
+class _Call:
+    """One invocation on its way: where it goes and what it sends."""
+
+    account: str
+    endpoint: str
+    group: _Group
+    variant: Variant
+    payload: dict[str, Any]
+    started: float
+    request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +108,8 @@ class EndpointSupervisor:
                  settings: SupervisorSettings | None = None) -> None:
         self.bus = bus
         self.launcher = launcher
-        self.metrics = metrics
+        self.metrics = TrafficWindow(metrics)
+        """The port, with each endpoint's recent traffic kept for the console's charts."""
         self.work_dir = work_dir
         self.settings = settings or SupervisorSettings()
         self._routes: dict[tuple[str, str], _Group] = {}
@@ -104,6 +121,11 @@ class EndpointSupervisor:
         self._capture_since: dict[tuple[str, str], float] = {}
         self._capture_lock = threading.Lock()
         self._warmed = False
+
+    @property
+    def warmed(self) -> bool:
+        """Whether the worker template was asked to start (see ``SupervisorSettings.warm_at_start``)."""
+        return self._warmed
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -134,12 +156,13 @@ class EndpointSupervisor:
     def reconcile(self) -> None:
         with self.bus.uow_factory(readonly=True) as uow:
             endpoints = uow.endpoints.all()
-            deploying = not self._warmed and not endpoints and uow.deployments.any_enabled()
+            deploying = (not self._warmed and not endpoints and not self.settings.warm_at_start
+                         and uow.deployments.any_enabled())
         wanted = {(e.account, e.name) for e in endpoints}
-        if (endpoints or deploying) and not self._warmed:
-            # The template imports the model runtimes (seconds) once some endpoint, or a deployment
-            # pipeline that will make one, exists: a server that serves none never pays for it, and
-            # the first deployment does not wait for it.
+        if (endpoints or deploying or self.settings.warm_at_start) and not self._warmed:
+            # The template imports the model runtimes (seconds) with the server (warm_at_start), or
+            # else once some endpoint, or a deployment pipeline that will make one, exists: then a
+            # server that serves none never pays for it, and the first deployment does not wait for it.
             self._warmed = True
             self.launcher.warm()
         for endpoint in endpoints:
@@ -315,51 +338,90 @@ class EndpointSupervisor:
     # --- invocations ---------------------------------------------------------------------------
 
     def invoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        call = self._route(account, endpoint, payload)
+        try:
+            for replica in self._in_turn(call):
+                try:
+                    answer = replica.worker.call(call.request, self.settings.request_timeout_seconds)
+                except ConnectionError:
+                    self.watch()
+                    continue
+                return self._finish(call, answer)
+            raise self._none_up(call)
+        except CharterError:
+            self._failed(call)
+            raise
+
+    async def ainvoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        call = self._route(account, endpoint, payload)
+        try:
+            for replica in self._in_turn(call):
+                try:
+                    answer = await replica.worker.acall(call.request, self.settings.request_timeout_seconds)
+                except ConnectionError:
+                    self.watch()
+                    continue
+                return self._finish(call, answer)
+            raise self._none_up(call)
+        except CharterError:
+            self._failed(call)
+            raise
+
+    def _route(self, account: str, endpoint: str, payload: dict[str, Any]) -> _Call:
+        """Route one invocation: the serving revision, a variant by weight, the rows checked
+        against the variant's signature (a ValidationError counts as a failed request)."""
         started = time.perf_counter()
         with self._lock:
             group = self._routes.get((account, endpoint))
         if group is None:
             raise NotFound(f"endpoint {endpoint!r} in {account} serves nothing (it does not exist, or no "
                            "revision of it is in service yet)", account=account, endpoint=endpoint)
-        revision = group.revision
-        variant = choose_variant(revision.variants, random.random())
+        variant = choose_variant(group.revision.variants, random.random())
+        call = _Call(account, endpoint, group, variant, payload, started)
         try:
-            rows = parse_rows(payload, variant.inputs, self.settings.max_rows)
-            predictions = self._predict(group, variant, rows)
+            call.request = {"op": "predict", "rows": parse_rows(payload, variant.inputs, self.settings.max_rows)}
         except CharterError:
-            self.metrics.observe(account, endpoint, variant.name, time.perf_counter() - started, True)
+            self._failed(call)
             raise
-        self.metrics.observe(account, endpoint, variant.name, time.perf_counter() - started, False)
-        if revision.capture_percent and random.random() * 100 < revision.capture_percent:
-            self._capture(account, endpoint, revision, variant, payload, predictions)
-        return {"predictions": predictions, "endpoint": endpoint, "revision": revision.number,
-                "variant": variant.name, "package": variant.package}
+        return call
 
-    def _predict(self, group: _Group, variant: Variant, rows: list[list[float | str]]) -> list[Any]:
-        replicas = group.replicas.get(variant.name, [])
+    def _in_turn(self, call: _Call) -> Iterator[_Replica]:
+        """The variant's live replicas, round robin from the next one."""
+        replicas = call.group.replicas.get(call.variant.name, [])
         count = len(replicas)
-        group.cursor += 1
+        call.group.cursor += 1
         for k in range(count):
-            replica = replicas[(group.cursor + k) % count]
-            if not replica.worker.alive():
-                continue
-            try:
-                answer = replica.worker.call({"op": "predict", "rows": rows},
-                                             self.settings.request_timeout_seconds)
-            except ConnectionError:
-                self.watch()
-                continue
-            if answer.get("ok"):
-                predictions: list[Any] = answer.get("predictions", [])
-                return predictions
+            replica = replicas[(call.group.cursor + k) % count]
+            if replica.worker.alive():
+                yield replica
+
+    def _finish(self, call: _Call, answer: dict[str, Any]) -> dict[str, Any]:
+        variant, revision = call.variant, call.group.revision
+        if not answer.get("ok"):
             if answer.get("kind") == "input":
                 raise ValidationError(f"the model refused the input: {answer.get('error')}", field="body",
                                       variant=variant.name)
             raise ServerError(f"the model failed: {answer.get('error')}", variant=variant.name)
+        predictions: list[Any] = answer.get("predictions", [])
+        self.metrics.observe(call.account, call.endpoint, variant.name, time.perf_counter() - call.started, False)
+        if revision.capture_percent and random.random() * 100 < revision.capture_percent:
+            self._capture(call.account, call.endpoint, revision, variant, call.payload, predictions)
+        return {"predictions": predictions, "endpoint": call.endpoint, "revision": revision.number,
+                "variant": variant.name, "package": variant.package}
+
+    def _none_up(self, call: _Call) -> ServiceUnavailable:
         self.watch()
-        raise ServiceUnavailable(f"no worker of variant {variant.name} of endpoint {group.endpoint} is up "
-                                 "(it is being restarted); retry shortly", endpoint=group.endpoint,
-                                 variant=variant.name)
+        return ServiceUnavailable(f"no worker of variant {call.variant.name} of endpoint {call.endpoint} is up "
+                                  "(it is being restarted); retry shortly", endpoint=call.endpoint,
+                                  variant=call.variant.name)
+
+    def _failed(self, call: _Call) -> None:
+        self.metrics.observe(call.account, call.endpoint, call.variant.name, time.perf_counter() - call.started,
+                             True)
+
+    def traffic(self, account: str, endpoint: str) -> list[TrafficPoint]:
+        """The endpoint's requests, errors and latency over the last minutes, in this process."""
+        return self.metrics.traffic(account, endpoint)
 
     def status(self, account: str, endpoint: str) -> list[dict[str, Any]]:
         """The workers of this process for the endpoint: revision, variant, pid, state."""

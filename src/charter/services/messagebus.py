@@ -102,6 +102,9 @@ class MessageBus:
     endpoints: EndpointRuntime | None = None
     """Where invocations are served (the serving supervisor of this process), when it runs one."""
     handlers: dict[type[Message], Handler] = field(default_factory=dict)
+    generation: int = 0
+    """How many commands this bus has committed: whatever a process remembers about credentials,
+    roles or policies (the invocation gate) is good only for the generation it was read in."""
     outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
     """Called after a commit that wrote events, so a dispatcher in this process starts at once
     instead of at its next poll (dispatchers in other processes still poll)."""
@@ -140,6 +143,7 @@ class MessageBus:
                         for entry in ctx.audited:
                             self.trail.append(uow, entry)
                         uow.commit()
+                        self.generation += 1
                         if ctx.emitted:
                             for listener in self.outbox_listeners:
                                 listener()

@@ -596,6 +596,10 @@ class EndpointRuntime(Protocol):
         of the chosen variant is up."""
         ...
 
+    async def ainvoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """``invoke`` from an event loop, without blocking it."""
+        ...
+
     def wake(self) -> None:
         """Reconcile now (a command changed what should be served)."""
         ...
@@ -621,6 +625,10 @@ class Worker(Protocol):
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request and its answer; ConnectionError when the worker is gone or does not answer."""
+        ...
+
+    async def acall(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """``call`` from an event loop, without blocking it."""
         ...
 
     def stop(self) -> None: ...

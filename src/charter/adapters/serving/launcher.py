@@ -7,6 +7,7 @@ one round trip on an open connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -47,6 +48,8 @@ class ForkedWorker:
         self.exit_code: int | None = None
         self.started = threading.Event()
         self._pool: list[socket.socket] = []
+        # Connections of the event loop that serves invocations (each bound to the loop it was made in).
+        self._async_pool: list[tuple[asyncio.AbstractEventLoop, asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -94,6 +97,38 @@ class ForkedWorker:
         self._give(sock)
         return answer
 
+    async def acall(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """``call`` for a caller on an event loop: the same channel, without a thread."""
+        if not self.alive():
+            raise ConnectionError(f"worker {self.label} is not running")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await self._atake(loop)
+                try:
+                    answer = await wire.exchange(reader, writer, request)
+                except BaseException:
+                    writer.close()
+                    raise
+        except (OSError, ValueError, TimeoutError) as error:
+            raise ConnectionError(f"worker {self.label}: {error or 'no answer in time'}") from None
+        with self._lock:
+            if len(self._async_pool) < _POOL_MAX and not self._stopped:
+                self._async_pool.append((loop, reader, writer))
+                return answer
+        writer.close()
+        return answer
+
+    async def _atake(self, loop: asyncio.AbstractEventLoop) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        with self._lock:
+            while self._async_pool:
+                owner, reader, writer = self._async_pool.pop()
+                if owner is loop and not writer.is_closing():
+                    return reader, writer
+                if owner is loop:
+                    writer.close()
+        return await asyncio.open_unix_connection(self.socket_path)
+
     def _take(self) -> socket.socket:
         with self._lock:
             if self._pool:
@@ -117,8 +152,12 @@ class ForkedWorker:
         self._stopped = True
         with self._lock:
             pool, self._pool = self._pool, []
+            async_pool, self._async_pool = self._async_pool, []
         for sock in pool:
             sock.close()
+        for owner, _, writer in async_pool:
+            if not owner.is_closed():
+                owner.call_soon_threadsafe(writer.close)
         if self._pid is not None and self.exit_code is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self._pid, signal.SIGKILL)

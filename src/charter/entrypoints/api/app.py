@@ -14,6 +14,7 @@ from charter.domain.commands import ReadMetrics
 from charter.entrypoints.api import errors
 from charter.entrypoints.api.deps import Caller
 from charter.entrypoints.api.fast import in_thread
+from charter.entrypoints.api.invocations import InvocationMiddleware
 from charter.entrypoints.api.links import add_links
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
 from charter.entrypoints.api.routes import (
@@ -52,6 +53,7 @@ def create_app(platform: Platform) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     errors.install(app)
+    app.add_middleware(InvocationMiddleware, platform=platform)  # inside the guard (added after)
     app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes,
                        large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes))
 

@@ -159,7 +159,8 @@ class GoldenPath:
     def _training_run(self, who: str, run_id: str) -> None:
         client = self.clients[who]
         with self.step(who, f"waits for run {run_id}: ingest -> train -> evaluate -> condition -> register") as s:
-            run = _eventually(lambda: _finished(client.pipeline_run(DEV, run_id)), timeout=120)
+            run = _poll(lambda: client.pipeline_run(DEV, run_id), lambda r: r.status not in RUNNING,
+                        what=f"run {run_id} to finish", timeout=120)
             if run.status != "Succeeded":
                 failed = [f"{st.name}: {st.error}" for st in run.steps if st.error]
                 raise RuntimeError(f"run {run_id} ended {run.status}: {run.reason} {'; '.join(failed)}")
@@ -175,7 +176,7 @@ class GoldenPath:
     def _promotion(self) -> None:
         mei = self.clients["mei"]
         with self.step("promotion-bot", "promotes the approval into the central registry (event -> rule -> handler)") as s:
-            central = _eventually(lambda: mei.package(CENTRAL, "churn-ml-dev", 1))
+            central = _poll(lambda: mei.package(CENTRAL, "churn-ml-dev", 1), what="the central package churn-ml-dev/1")
             s["detail"] = f"{CENTRAL}: churn-ml-dev/{central.version} {central.status}, origin {central.origin}"
             self.outcome.facts["central_package"] = f"churn-ml-dev/{central.version}"
         with self.step("mei", "checks the copied artifacts against their digests") as s:
@@ -203,7 +204,9 @@ class GoldenPath:
             approved = mei.approve(CENTRAL, CENTRAL_GROUP, 1, "ok for test")
             s["detail"] = approved.status
         with self.step("deployment-bot", f"deploys to {TEST} and runs the integration tests") as s:
-            execution = _eventually(lambda: _at_approval(mei.deployment_execution(CENTRAL, DEPLOY)), timeout=120)
+            execution = _at_approval(_poll(lambda: mei.deployment_execution(CENTRAL, DEPLOY),
+                                           lambda e: e.status not in BEFORE_APPROVAL,
+                                           what="the deployment to reach its production approval", timeout=120))
             serving = _stage(execution, "deploy-test")
             tests = _stage(execution, "integration-tests")
             self.outcome.facts["approval_to_test_serving_s"] = round(
@@ -232,7 +235,8 @@ class GoldenPath:
             self.outcome.facts["card"] = {"status": card.status, "version": card.approved_version}
         with self.step("grace", "approves production (deploy-prod, then the smoke test)") as s:
             grace.approve_deployment(CENTRAL, DEPLOY, "validated")
-            done = _eventually(lambda: _finished_execution(grace.deployment_execution(CENTRAL, DEPLOY)), timeout=120)
+            done = _poll(lambda: grace.deployment_execution(CENTRAL, DEPLOY), lambda e: e.status not in UNFINISHED,
+                         what="the deployment to finish", timeout=120)
             if done.status != "Succeeded":
                 raise RuntimeError(f"the deployment ended {done.status}: {done.reason}")
             s["detail"] = " -> ".join(f"{st.name} {_seconds(st.started_at, st.finished_at)}" for st in done.stages)
@@ -256,24 +260,15 @@ class GoldenPath:
             self.outcome.facts["audit_ok"] = verified.ok
 
 
-def _finished(run: m.PipelineRunOut) -> m.PipelineRunOut:
-    if run.status in ("Pending", "Running"):
-        raise NotFound(f"run {run.id} is still {run.status}")
-    return run
+RUNNING = ("Pending", "Running")
+BEFORE_APPROVAL = ("Pending", "InProgress")
+UNFINISHED = ("Pending", "InProgress", "AwaitingApproval", "RollingBack")
 
 
 def _at_approval(execution: m.DeploymentExecutionOut) -> m.DeploymentExecutionOut:
-    """The execution once it waits for the production approval (or stopped before it)."""
-    if execution.status in ("Pending", "InProgress"):
-        raise NotFound(f"execution {execution.id} is at {execution.current_stage}")
+    """The execution once it waits for the production approval; an error if it stopped before it."""
     if execution.status != "AwaitingApproval":
         raise RuntimeError(f"the deployment stopped at {execution.current_stage}: {execution.reason}")
-    return execution
-
-
-def _finished_execution(execution: m.DeploymentExecutionOut) -> m.DeploymentExecutionOut:
-    if execution.status in ("Pending", "InProgress", "AwaitingApproval", "RollingBack"):
-        raise NotFound(f"execution {execution.id} is at {execution.current_stage}")
     return execution
 
 
@@ -285,12 +280,19 @@ def _seconds(started: Any, finished: Any) -> str:
     return f"{(finished - started).total_seconds():.1f}s" if started and finished else "-"
 
 
-def _eventually(probe: Callable[[], T], timeout: float = 30.0) -> T:
+def _poll(read: Callable[[], T], done: Callable[[T], bool] = lambda _: True, *, what: str,
+          timeout: float = 30.0) -> T:
+    """``read()`` again until ``done`` holds for what it returns; a NotFound means the object is
+    not there yet (the promotion makes the central package). TimeoutError names what it waited for."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return probe()
-        except NotFound:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+            value = read()
+            if done(value):
+                return value
+            last = "not done yet"
+        except NotFound as missing:
+            last = missing.message
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:g} s for {what}: {last}")
+        time.sleep(0.05)

@@ -12,6 +12,8 @@ from charter.entrypoints.console.routes import (
     catalog,
     data,
     decisions,
+    deployments,
+    endpoints,
     inbox,
     org,
     pipelines,
@@ -21,7 +23,8 @@ from charter.entrypoints.console.session import Sealer
 from charter.entrypoints.console.web import HERE, environment
 
 ROUTERS = (auth.router, inbox.router, decisions.router, org.router, catalog.router, data.router,
-           pipelines.router, registry.router, cards.router, audit.router)
+           pipelines.router, registry.router, deployments.router, endpoints.router, cards.router,
+           audit.router)
 
 
 def mount_console(app: FastAPI, key: bytes) -> None:

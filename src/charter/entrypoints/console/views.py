@@ -62,6 +62,27 @@ def card(console: Console, account: str, group: str, version: int | None = None)
     return convert.model_card(view.card, view.version)
 
 
+def deployment_pipelines(console: Console, account: str) -> list[m.DeploymentPipelineOut]:
+    return all_pages(console, lambda p: c.ListDeploymentPipelines(account, p), convert.deployment_pipeline)
+
+
+def executions(console: Console, account: str, pipeline: str, limit: int = 50) -> list[m.DeploymentExecutionOut]:
+    """The pipeline's latest executions, newest first."""
+    page = console(c.ListDeploymentExecutions(account, pipeline, c.PageRequest(None, limit)))
+    return [convert.deployment_execution(e) for e in page.items]
+
+
+def execution(console: Console, account: str, pipeline: str, execution_id: str) -> m.DeploymentExecutionOut:
+    return convert.deployment_execution(console(c.GetDeploymentExecution(account, pipeline, execution_id)))
+
+
+def endpoints(console: Console, account: str) -> list[m.EndpointOut]:
+    return all_pages(console, lambda p: c.ListEndpoints(account, p), convert.endpoint)
+
+
+AWAITING = "AwaitingApproval"
+
+
 @dataclass
 class Item:
     """Something waiting for the caller, with what it may do about it."""
@@ -123,6 +144,16 @@ def inbox(console: Console) -> list[Item]:
                               mc, f"/accounts/{account}/cards/{mc.group}", f"/accounts/{account}/cards/{mc.group}/decide",
                               str(mc.version), (Action.APPROVE_CARD, Action.REJECT_CARD),
                               c.Ability("", account, mc.group)))
+            for pipeline in _quiet(deployment_pipelines, console, account):
+                for ex in _quiet(executions, console, account, pipeline.name, 10):
+                    if ex.status != AWAITING:
+                        continue
+                    url = f"/accounts/{account}/deployments/{pipeline.name}/executions/{ex.id}"
+                    found.append(("deployment", f"deployment-{ex.id}",
+                                  f"Production deployment of {ex.package.rsplit(':', 1)[-1].removeprefix('model-package/')}"
+                                  f" by {pipeline.name}", ex, url, f"{url}/decide", ex.status,
+                                  (Action.APPROVE_DEPLOYMENT, Action.REJECT_DEPLOYMENT),
+                                  c.Ability("", account, pipeline.name, ex.id)))
     requests = _quiet(lambda: all_pages(console, lambda p: c.ListAccountRequests("Pending", p),
                                         convert.account_request))
     for req in requests:

@@ -20,6 +20,8 @@ from charter.services.handlers import (
     account_requests,
     cards,
     datasets,
+    deployments,
+    endpoints,
     pipelines,
     projects,
     registry,
@@ -56,8 +58,9 @@ def _subscribe(ctx: HandlerContext, ability: c.Ability) -> Resource:
     account = ctx.account(ability.account)
     dataset = _found(ctx.uow.datasets.get_dataset(account.name, ability.name), "dataset")
     subscriber = ctx.account(ability.key)
-    draft = Subscription("-", account.name, dataset.name, subscriber.name, ctx.identity.principal, "",
-                         datetime.now(UTC))
+    # The form asks for the reason; the draft needs one to be a valid subscription (no policy reads it).
+    draft = Subscription("-", account.name, dataset.name, subscriber.name, ctx.identity.principal,
+                         "the reason the form asks for", datetime.now(UTC))
     return datasets._request_resource(subscriber, dataset, draft)
 
 
@@ -82,6 +85,21 @@ def _launch(ctx: HandlerContext, ability: c.Ability) -> Resource:
     return projects._resource(ctx.account(ability.account), ability.name or "*")
 
 
+def _execution(ctx: HandlerContext, ability: c.Ability) -> Resource:
+    """Execution ``key`` of deployment pipeline ``name`` (its approval policies see the card's status)."""
+    account = ctx.account(ability.account)
+    pipeline = _found(ctx.uow.deployments.get_pipeline(account.name, ability.name), "deployment pipeline")
+    execution = _found(ctx.uow.deployments.get_execution(ability.key) if 0 < len(ability.key) <= 64 else None,
+                       "execution")
+    if (execution.account, execution.pipeline) != (account.name, pipeline.name):
+        raise NotFound("the execution belongs to another pipeline")
+    return deployments.execution_resource(ctx, account, pipeline, execution)
+
+
+def _endpoint(ctx: HandlerContext, ability: c.Ability) -> Resource:
+    return endpoints.endpoint_resource(ctx.account(ability.account), ability.name)
+
+
 def _audit(ctx: HandlerContext, ability: c.Ability) -> Resource:
     return resources.audit_trail(ability.account or None)
 
@@ -102,6 +120,11 @@ BUILDERS: dict[Action, Builder] = {
     Action.ARCHIVE_CARD: _card,
     Action.START_PIPELINE_RUN: _pipeline,
     Action.LAUNCH_PRODUCT: _launch,
+    Action.APPROVE_DEPLOYMENT: _execution,
+    Action.REJECT_DEPLOYMENT: _execution,
+    Action.RETRY_DEPLOYMENT: _execution,
+    Action.ROLLBACK_DEPLOYMENT: _execution,
+    Action.INVOKE_ENDPOINT: _endpoint,
     Action.LIST_AUDIT: _audit,
     Action.VERIFY_AUDIT: _audit,
 }

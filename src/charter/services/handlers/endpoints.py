@@ -23,6 +23,7 @@ from charter.domain.endpoints import (
     new_endpoint,
 )
 from charter.domain.events import Event, event_type
+from charter.domain.identity import Identity
 from charter.domain.names import check_name
 from charter.domain.org import MANAGEMENT_ACCOUNT, Account, Stage
 from charter.domain.registry import ApprovalStatus
@@ -201,10 +202,12 @@ def list_captures(cmd: c.ListEndpointCaptures, ctx: HandlerContext) -> Page[Capt
     return paginate(items, cmd.page.limit, lambda k: k.sha256)
 
 
-def authorize_invocation(cmd: c.AuthorizeInvocation, ctx: HandlerContext) -> None:
-    """The hot path's one decision: nothing is read but the (cached) account and the caller's roles."""
+def authorize_invocation(cmd: c.AuthorizeInvocation, ctx: HandlerContext) -> Identity:
+    """The hot path's one decision: nothing is read but the (cached) account and the caller's roles.
+    Returns the caller (whose credential's expiry bounds how long the decision may be reused)."""
     account = ctx.account(cmd.account)
     ctx.authorize(Action.INVOKE_ENDPOINT, endpoint_resource(account, cmd.name))
+    return ctx.identity
 
 
 def read_metrics(cmd: c.ReadMetrics, ctx: HandlerContext) -> None:

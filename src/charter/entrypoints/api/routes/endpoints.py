@@ -3,8 +3,7 @@ read, roll back, delete, list data-capture batches, and invoke."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -14,9 +13,7 @@ from charter.domain import commands as c
 from charter.domain.endpoints import Endpoint
 from charter.entrypoints.api import convert
 from charter.entrypoints.api.deps import CallerDep, PageDep, request_id
-from charter.entrypoints.api.fast import in_thread
-from charter.errors import ValidationError
-from charter.services.endpoint_operations import invoke
+from charter.entrypoints.api.invocations import bearer_of, invoke_endpoint
 
 router = APIRouter(tags=["endpoints"])
 AccountName = Annotated[str, Path(max_length=63)]
@@ -77,19 +74,8 @@ def list_captures(account: AccountName, name: Name, caller: CallerDep, page: Pag
         "type": "object", "description": '{"instances": [[...], ...]} or {"inputs": {"column": [...]}}'}}}}})
 async def invocations(account: AccountName, name: Name, request: Request) -> Response:
     """Predictions from the endpoint's serving revision, as the caller (who needs a role in the
-    endpoint's account). The body is validated against the package's input signature."""
-    raw = await request.body()
-    try:
-        payload: Any = json.loads(raw)
-    except ValueError:
-        raise ValidationError("the body is not JSON", field="body") from None
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    bearer = credentials.strip() if scheme.lower() == "bearer" else None
-    result = await in_thread(_invoke, request, account, name, payload, bearer)
-    return Response(json.dumps(result, separators=(",", ":")).encode(), media_type="application/json")
-
-
-def _invoke(request: Request, account: str, name: str, payload: Any, bearer: str | None) -> dict[str, Any]:
-    return invoke(request.app.state.platform.bus, account, name, payload, bearer=bearer,
-                  request_id=request_id(request))
+    endpoint's account). The body is validated against the package's input signature. (Served by
+    the hot path in front of the router, ``entrypoints.api.invocations``, with the same code.)"""
+    body = await invoke_endpoint(request.app.state.platform, account, name, await request.body(),
+                                 bearer_of(request.headers.get("authorization", "")), request_id(request))
+    return Response(body, media_type="application/json")

@@ -38,7 +38,7 @@ def _fail(console: Console, key: str, error: CharterError, **where: Any) -> Resp
     return page(console, {key: problem(error)}, error.status, **where)
 
 
-def _stale(what: str, seen: str, now: str, by: str | None) -> Conflict:
+def stale(what: str, seen: str, now: str, by: str | None) -> Conflict:
     who = f" by {by}" if by else ""
     return Conflict(f"{what} changed since you loaded the page: it was {seen}, it is now {now}{who}. "
                     "Nothing was decided; look again before you decide.", seen=seen, current=now)
@@ -53,7 +53,7 @@ def decide_package(account: Name, group: Name, version: Version, console: Consol
         seen = console.field("seen")
         if seen and current.status != seen:
             last = current.history[-1].actor if current.history else None
-            raise _stale(f"{group}/{version}", seen, current.status, last)
+            raise stale(f"{group}/{version}", seen, current.status, last)
         console(c.DecideModelPackage(account, group, version, "Approved" if approve else "Rejected",
                                      console.field("comment").strip()))
     except CharterError as error:
@@ -70,7 +70,7 @@ def decide_subscription(account: Name, sub_id: Ident, console: ConsoleDep) -> Re
         current = views.subscription(console, account, sub_id)
         seen = console.field("seen")
         if seen and current.status != seen:
-            raise _stale(f"the subscription of {current.subscriber} to {current.dataset}", seen, current.status,
+            raise stale(f"the subscription of {current.subscriber} to {current.dataset}", seen, current.status,
                          current.decided_by)
         console(c.DecideSubscription(account, sub_id, "Approved" if approve else "Rejected",
                                      console.field("comment").strip()))
@@ -89,7 +89,7 @@ def decide_account_request(request_id: Ident, console: ConsoleDep) -> Response:
         current = console(c.GetAccountRequest(request_id))
         seen = console.field("seen")
         if seen and str(current.status) != seen:
-            raise _stale(f"the request for {current.account}", seen, str(current.status), current.decided_by)
+            raise stale(f"the request for {current.account}", seen, str(current.status), current.decided_by)
         console(c.DecideAccountRequest(request_id, approve, console.field("comment").strip()))
     except CharterError as error:
         return _fail(console, key, error, request_id=request_id)
@@ -110,10 +110,30 @@ def decide_card(account: Name, group: Name, console: ConsoleDep) -> Response:
         else:
             current = views.card(console, account, group)
             if version is not None and current.latest_version != version:
-                raise _stale(f"the card of {group}", f"version {version}", f"version {current.latest_version}",
+                raise stale(f"the card of {group}", f"version {version}", f"version {current.latest_version}",
                              current.author)
             console(c.RejectModelCard(account, group, comment))
     except CharterError as error:
         return _fail(console, key, error, account=account, group=group)
     verb = "Approved" if approve else "Sent back"
     return console.redirect(console.field("next", "/"), f"{verb} the model card of {group}")
+
+
+@router.post("/accounts/{account}/deployments/{pipeline}/executions/{execution}/decide")
+def decide_deployment(account: Name, pipeline: Name, execution: Ident, console: ConsoleDep) -> Response:
+    key = f"deployment-{execution}"
+    where = {"account": account, "pipeline": pipeline, "execution": execution}
+    try:
+        approve = _verdict(console)
+        current = views.execution(console, account, pipeline, execution)
+        seen = console.field("seen")
+        if seen and current.status != seen:
+            last = current.approvals[-1].principal if current.approvals else None
+            raise stale(f"execution {execution[:12]} of {pipeline}", seen, current.status, last)
+        console(c.DecideDeployment(account, pipeline, "Approved" if approve else "Rejected",
+                                   console.field("comment").strip(), execution))
+    except CharterError as error:
+        return _fail(console, key, error, **where)
+    verb = "Approved" if approve else "Rejected"
+    return console.redirect(console.field("next", "/"), f"{verb} the production deployment of execution "
+                            f"{execution[:12]} of {pipeline}")

@@ -79,6 +79,12 @@ def _source(crn: str) -> tuple[str, str, int] | None:
     return parts[2], path[1], int(path[2])
 
 
+def package_of(console: Console, crn: str) -> m.PackageOut | None:
+    """The package a CRN names (None when it names none)."""
+    where = _source(crn)
+    return views.package(console, *where) if where is not None else None
+
+
 def _central_copies(console: Console, pkg: m.PackageOut) -> list[m.PackageOut]:
     """The packages promoted from ``pkg``: in shared-services accounts, group ``<group>-<account>``."""
     out: list[m.PackageOut] = []
@@ -90,6 +96,24 @@ def _central_copies(console: Console, pkg: m.PackageOut) -> list[m.PackageOut]:
                        if p.origin == pkg.crn)
         except CharterError:
             continue
+    return out
+
+
+def _serving(console: Console, packages: list[m.PackageOut]) -> list[tuple[m.PackageOut, m.EndpointOut]]:
+    """The endpoints (of the accounts the caller may read) whose serving revision serves one of
+    ``packages``."""
+    wanted = {p.crn: p for p in packages}
+    out = []
+    for name in views.account_kinds(console):
+        try:
+            found = views.endpoints(console, name)
+        except CharterError:
+            continue
+        for endpoint in found:
+            serving = next((r for r in endpoint.revisions if r.revision == endpoint.serving_revision), None)
+            for variant in serving.variants if serving else []:
+                if variant.package in wanted:
+                    out.append((wanted[variant.package], endpoint))
     return out
 
 
@@ -130,5 +154,11 @@ def lineage(account: Name, group: Name, version: Version, console: ConsoleDep) -
     if copies:
         layers.append([_package_node(p) for p in copies])
         edges += [(src_node.id, p.crn) for p in copies]
+    served = _serving(console, copies or [source])
+    if served:
+        layers.append([Node(f"endpoint:{e.account}/{e.name}", e.name,
+                            f"{e.account} r{e.serving_revision} {e.status}", "endpoint",
+                            f"/accounts/{e.account}/endpoints/{e.name}") for _, e in served])
+        edges += [(p.crn, f"endpoint:{e.account}/{e.name}") for p, e in served]
     picture = draw(layers, edges, f"Lineage of {group}/{version}")
     return console.render("lineage.html", account=account, pkg=pkg, source=source, picture=picture)

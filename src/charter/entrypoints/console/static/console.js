@@ -1,5 +1,5 @@
-// The console works without this file: it only refreshes live views (a running pipeline's DAG
-// and a running step's log) every few seconds.
+// The console works without this file: it only refreshes live views (a running pipeline's DAG, a
+// deployment under way and a running step's log) every few seconds.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.querySelector("[data-refresh]");
