@@ -104,7 +104,7 @@ FUZZER_BINDINGS = "".join(f"  - {{principal: {FUZZER}, account: {account}, role:
     ("ml-shared-services", "platform-engineer"), ("ml-shared-services", "governance-officer"),
     ("data-governance", "data-engineer"), ("ml-test", "ml-engineer"), ("ml-prod", "ml-engineer"),
     ("ml-prod", "governance-officer")))
-STATEFUL = settings(max_examples=int(os.environ.get("CHARTER_FUZZ_SCENARIOS", "40")), stateful_step_count=15,
+STATEFUL = settings(max_examples=int(os.environ.get("CHARTER_TEST_FUZZ_SCENARIOS", "40")), stateful_step_count=15,
                     deadline=None, database=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 SUITES = 8
 
