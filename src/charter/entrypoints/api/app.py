@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
@@ -13,6 +15,7 @@ from charter.entrypoints.api import errors
 from charter.entrypoints.api.deps import Caller
 from charter.entrypoints.api.fast import in_thread
 from charter.entrypoints.api.invocations import InvocationMiddleware
+from charter.entrypoints.api.links import add_links
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
 from charter.entrypoints.api.routes import (
     account_requests,
@@ -67,4 +70,13 @@ def create_app(platform: Platform) -> FastAPI:
     def health() -> Health:
         return Health(status="ok", version=__version__)
 
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema with the OpenAPI links of ``links.LINKS`` (built once, then cached)."""
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -19,12 +19,14 @@ from charter.domain.authz import Action, Resource
 from charter.domain.crn import CRN
 from charter.domain.deployments import (
     APPROVE_PROD,
+    DEPLOY_PROD,
     ApprovalRule,
     Decision,
     DeploymentPipeline,
     Execution,
     ExecutionStatus,
     IntegrationTests,
+    StageStatus,
     Trigger,
     new_execution,
 )
@@ -33,10 +35,14 @@ from charter.domain.names import check_name
 from charter.domain.org import Account
 from charter.domain.projects import Project, ProvisionedResource, ResourceKind
 from charter.domain.registry import ApprovalStatus, ModelPackage, ModelPackageGroup
-from charter.errors import Conflict, NotFound, ValidationError
+from charter.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from charter.services.handlers import registry
 from charter.services.messagebus import HandlerContext
 from charter.services.ports import Page, UnitOfWork, paginate
+
+POLICY_PRODUCTION_RELEASE: Final = "production-deploys-through-an-approved-execution"
+EXECUTION_PREFIX: Final = "deployment:"
+"""How the runner's identity names the execution it acts for (``Identity.credential_id``)."""
 
 EXECUTION_CHANGED: Final = event_type("deployments", "execution", "state-changed")
 APPROVAL_REQUESTED: Final = event_type("deployments", "approval", "requested")
@@ -177,6 +183,34 @@ def disable(ctx: HandlerContext, account: Account, project: Project, names: set[
                   project=str(project.crn), enabled=False)
         ctx.emit(Event(PIPELINE_CHANGED, account.name, str(pipeline.crn), {
             "pipeline": name, "enabled": False, "actor": ctx.identity.principal}))
+
+
+def require_production_release(ctx: HandlerContext, account: Account, endpoint: str, packages: list[str]) -> None:
+    """A new configuration of a production endpoint comes only from the deployment execution that
+    releases it: acting as its pipeline's principal, at its deploy-prod stage, after its production
+    stage got the distinct approvals the pipeline requires, for that package and that endpoint. So
+    nobody, whatever their role in the production account, puts a package into production around
+    the governance officers and the model card (a rollback restores what was released before)."""
+    credential = ctx.identity.credential_id
+    execution = (ctx.uow.deployments.get_execution(credential.removeprefix(EXECUTION_PREFIX))
+                 if credential.startswith(EXECUTION_PREFIX) else None)
+    pipeline = ctx.uow.deployments.get_pipeline(execution.account, execution.pipeline) if execution else None
+    problem = None
+    if execution is None or pipeline is None:
+        problem = "it is not a deployment execution's release"
+    elif (ctx.identity.principal, account.name, endpoint) != (pipeline.run_as, pipeline.prod_account, pipeline.endpoint):
+        problem = f"execution {execution.id} releases to {pipeline.endpoint} in {pipeline.prod_account}"
+    elif execution.stage(DEPLOY_PROD).status is not StageStatus.IN_PROGRESS \
+            or execution.stage(APPROVE_PROD).status is not StageStatus.SUCCEEDED:
+        problem = f"execution {execution.id} is not at its production release"
+    elif packages != [execution.package]:
+        problem = f"execution {execution.id} releases {execution.package}, not {', '.join(packages)}"
+    elif len({a.principal for a in execution.approvals if a.decision is Decision.APPROVED}) < pipeline.approval.required:
+        problem = f"execution {execution.id} has fewer than {pipeline.approval.required} production approvals"
+    if problem is not None:
+        raise PermissionDenied(f"{account.name} is a production account: a new configuration of {endpoint} comes "
+                               f"only from a deployment pipeline's approved execution, and {problem}",
+                               policy=POLICY_PRODUCTION_RELEASE, endpoint=endpoint, account=account.name)
 
 
 # --- queries ----------------------------------------------------------------------------------------

@@ -25,9 +25,10 @@ from charter.domain.endpoints import (
 from charter.domain.events import Event, event_type
 from charter.domain.identity import Identity
 from charter.domain.names import check_name
-from charter.domain.org import MANAGEMENT_ACCOUNT, Account
+from charter.domain.org import MANAGEMENT_ACCOUNT, Account, Stage
 from charter.domain.registry import ApprovalStatus
 from charter.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from charter.services.handlers.deployments import require_production_release
 from charter.services.handlers.registry import (
     artifact_store,
     package_resource,
@@ -136,6 +137,8 @@ def deploy(cmd: c.DeployEndpoint, ctx: HandlerContext) -> Endpoint:
         raise ValidationError("an endpoint serves at least one variant (a model package)", field="variants")
     variants = tuple(_variant(ctx, account, spec, require_approved=True) for spec in cmd.variants)
     check_config(variants, cmd.replicas, cmd.capture_percent)
+    if account.stage is Stage.PROD:
+        require_production_release(ctx, account, name, [v.package for v in variants])
     # Decided again last, so a refusal's audit record names the endpoint, not a package read.
     ctx.authorize(Action.DEPLOY_ENDPOINT, endpoint_resource(account, name))
     endpoint, _ = _add_revision(ctx, account, name, variants, cmd.replicas, cmd.capture_percent, reason,
