@@ -76,6 +76,10 @@ class PipelineRunner:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # The runs this runner executes, as last committed: it is their only writer once it holds
+        # them (a cancellation only raises their flag, which a save never lowers), so a change
+        # starts from this copy instead of reading the run back first.
+        self._held: dict[str, PipelineRun] = {}
 
     @property
     def store(self) -> ArtifactStore:
@@ -232,9 +236,13 @@ class PipelineRunner:
         # What a stopped server left here (a blob half written) is not trusted: all of it comes
         # again from the artifact store.
         shutil.rmtree(run_dir, ignore_errors=True)
+        with self._lock:
+            self._held[run.id] = run
         try:
             return _Execution(self, run, run_dir).go()
         finally:
+            with self._lock:
+                self._held.pop(run.id, None)
             if not self.keep_work:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -243,19 +251,23 @@ class PipelineRunner:
         """Apply ``change`` to the stored run and record it (one transaction, one runner lock);
         ``with_uow`` hands it the unit of work too, for a change that writes more than the run."""
         with self._lock, self.bus.uow_factory() as uow:
-            before = uow.pipelines.get_run(run_id)
+            before = self._held.get(run_id) or uow.pipelines.get_run(run_id)
             assert before is not None
             after = change(before, uow) if with_uow else change(before)
             self._record(uow, before, after, step)
             uow.commit()
+            if run_id in self._held:
+                self._held[run_id] = after
             return after
 
     def finish(self, run_id: str, status: RunStatus, reason: str) -> PipelineRun:
         with self._lock, self.bus.uow_factory() as uow:
-            run = uow.pipelines.get_run(run_id)
+            run = self._held.get(run_id) or uow.pipelines.get_run(run_id)
             assert run is not None
             done = self._finish(uow, run, status, reason)
             uow.commit()
+            if run_id in self._held:
+                self._held[run_id] = done
             return done
 
     def live_log(self, run: PipelineRun, step: str) -> Path | None:
@@ -269,7 +281,11 @@ class PipelineRunner:
     def cancel_requested(self, run_id: str) -> bool:
         with self.bus.uow_factory(readonly=True) as uow:
             run = uow.pipelines.get_run(run_id)
-            return run is None or run.cancel_requested
+        if run is not None and run.cancel_requested:
+            with self._lock:
+                if (held := self._held.get(run_id)) is not None:
+                    self._held[run_id] = replace(held, cancel_requested=True)
+        return run is None or run.cancel_requested
 
 
 class _Execution:

@@ -82,16 +82,23 @@ class ForkServer:
     def _read(self) -> None:
         assert self._process.stdout is not None
         for raw in self._process.stdout:
-            ident, what, value = raw.decode().split()
+            try:
+                ident, what, value = raw.decode().split()
+                number = int(value)
+            except ValueError:
+                continue  # not an answer of the server's (a step's leftover process wrote it)
             child = self._children.get(ident)
             if child is None:
                 continue
+            # A child tells its own end, which may come before the server told its start; the
+            # server tells the end again when it reaps it: the first one counts.
             if what == "started":
-                child.pid = int(value)
+                child.pid = number
                 child.started.set()
-            else:
-                child.code = int(value)
+            elif what == "exited" and child.code is None:
+                child.code = number
                 child.ended.set()
+            if child.started.is_set() and child.ended.is_set():
                 self._children.pop(ident, None)
         for child in list(self._children.values()):  # the server died: nothing more will come
             child.started.set()
