@@ -15,6 +15,7 @@ a new attempt), or marked Failed with the reason where they cannot be: never lef
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -332,6 +333,11 @@ class _Execution:
         self.states: dict[str, StepState] = {s.name: s for s in run.steps}
         self.unmet: str | None = None  # a condition's reason, once one was not met
         self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
+        # Outputs this run's steps wrote, by digest: a step that reads one is given a read-only
+        # link to that file rather than a copy back out of the artifact store.
+        self._produced: dict[str, Path] = {}
+        self._blobs = run_dir / "blobs"
+        self._blobs_made = False
         self._cancel_checked = 0.0
         self.resumed = any(s.status is not StepStatus.PENDING for s in run.steps)
         if self.resumed:
@@ -447,9 +453,22 @@ class _Execution:
                     f.write(chunk)
 
     def _blob(self, sha: str) -> Path:
-        path = self.dir / "blobs" / sha
+        path = self._blobs / sha
+        if not self._blobs_made:
+            self._blobs.mkdir(parents=True, exist_ok=True)
+            self._blobs_made = True
+        elif path.exists():
+            return path
+        if (produced := self._produced.get(sha)) is not None:
+            try:
+                os.chmod(produced, 0o444)
+                os.link(produced, path)
+                return path
+            except FileExistsError:
+                return path
+            except OSError:
+                pass  # another filesystem, a file gone: copied from the store below
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{threading.get_ident()}.part")
             with tmp.open("wb") as f:
                 for chunk in self.runner.store.open(self.run.account, sha):
@@ -647,7 +666,10 @@ class _Execution:
     def _store_log(self, step: Step, attempt: int) -> str | None:
         """The attempt's log in the artifact store; None when it printed nothing."""
         path = self.dir / "steps" / step.name / f"attempt-{attempt}.log"
-        if not path.exists() or path.stat().st_size == 0:
+        try:
+            if os.stat(path).st_size == 0:
+                return None
+        except FileNotFoundError:
             return None
         with path.open("rb") as f:
             return self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
@@ -703,6 +725,7 @@ class _Execution:
         for name, file in result.outputs.items():
             with open(file, "rb") as f:
                 outputs[name] = self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
+            self._produced[outputs[name]] = Path(file)
         metrics: dict[str, Any] = dict(result.metrics)
         if result.condition is not None:
             metrics[CONDITION_KEY] = {"passed": result.condition[0], "reason": result.condition[1]}
