@@ -218,7 +218,7 @@ class LocalExecutor:
         child = self._forks(self.preload_for(job)).start(spec_path, log_path, job.run_id, job.step)
         deadline = time.monotonic() + job.timeout_seconds
         timed_out = cancelled = False
-        child.started.wait()
+        # Its start (its pid) is needed only to kill it: the wait is for its end.
         while not child.ended.wait(_POLL):
             if cancel.is_set():
                 cancelled = True
@@ -226,6 +226,7 @@ class LocalExecutor:
                 timed_out = True
             if cancelled or timed_out:
                 break
+        child.started.wait()
         if child.pid is not None:
             # Once it has ended its group may still hold what it started; either way it all dies.
             with contextlib.suppress(ProcessLookupError, PermissionError):
