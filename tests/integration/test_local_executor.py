@@ -53,6 +53,13 @@ def hang(outputs):
     time.sleep(60)
 
 
+def forks(outputs):
+    if os.fork() == 0:
+        return  # the forked copy goes back up through the step runner at once, and exits
+    time.sleep(0.5)
+    (outputs / "out").write_text("the step itself")
+
+
 def check(value):
     return float(value) > 1, "value must exceed 1"
 
@@ -132,6 +139,12 @@ def test_a_cancelled_step_is_killed_at_once(executor: LocalExecutor, code_dir: P
     result = executor.run_step(step_job(code_dir, "steps:hang", outputs={"child": "artifact"}), cancel)
     assert result.cancelled and not result.ok
     assert time.monotonic() - started < 10
+
+
+def test_a_process_the_step_forks_does_not_end_the_step_when_it_exits(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(step_job(code_dir, "steps:forks", outputs={"out": "artifact"}), threading.Event())
+    assert result.ok, result.log_tail
+    assert Path(result.outputs["out"]).read_text() == "the step itself"
 
 
 def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor, code_dir: Path) -> None:

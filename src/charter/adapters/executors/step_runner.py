@@ -134,6 +134,7 @@ def _child(request: list[str], answers: int) -> None:
     a child killed or crashed before it could speak is reported that way)."""
     code = 2
     ident = request[0]
+    me = os.getpid()
     answers = os.dup(answers)  # fd 1 becomes the log; not inherited by what the step executes
     try:
         os.setsid()
@@ -154,8 +155,9 @@ def _child(request: list[str], answers: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
-        with contextlib.suppress(OSError):
-            os.write(answers, f"{ident} exited {code}\n".encode())  # one write under PIPE_BUF: atomic
+        if os.getpid() == me:  # not a process the step forked, come back up through here
+            with contextlib.suppress(OSError):
+                os.write(answers, f"{ident} exited {code}\n".encode())  # one write under PIPE_BUF: atomic
         os._exit(code)
 
 
