@@ -338,6 +338,8 @@ class _Execution:
         self._produced: dict[str, Path] = {}
         self._blobs = run_dir / "blobs"
         self._blobs_made = False
+        self._successors: dict[str, list[Step]] = {
+            step.name: [s for s in self.definition.steps if step.name in s.upstream] for step in self.definition.steps}
         self._cancel_checked = 0.0
         self.resumed = any(s.status is not StepStatus.PENDING for s in run.steps)
         if self.resumed:
@@ -634,8 +636,8 @@ class _Execution:
             if state.status in (StepStatus.FAILED, StepStatus.CANCELLED) or (
                     isinstance(verdict, dict) and not verdict.get("passed")):
                 return None
-        for step in self.definition.steps:
-            if done.name not in step.upstream or states[step.name].status is not StepStatus.PENDING:
+        for step in self._successors[done.name]:
+            if states[step.name].status is not StepStatus.PENDING:
                 continue
             if not all(states[u].status is StepStatus.SUCCEEDED for u in step.upstream):
                 continue
