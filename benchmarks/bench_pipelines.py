@@ -1,12 +1,14 @@
 """Benchmark: orchestration overhead per step on the local executor, beside Prefect 3.
 
-- Charter: a fresh SQLite platform (``bootstrap``) with the example org; lena creates a chain of
-  40 no-op steps (each takes the previous step's output and writes its own, so each waits for the
-  one before) and the runner executes it in this process, exactly as ``charter server`` does:
-  every step in its own process (``python -m charter.adapters.executors.step_runner``), its state
-  saved, audited and emitted as an event three times (running, succeeded and the run's own), its
-  log and output stored content-addressed. A ``salt`` parameter differs per run so nothing is
-  reused from the cache. The figure per step is the time from one step's end to the next one's
+- Charter: a fresh SQLite platform (``bootstrap``, the default settings: the fork server's
+  preload of numpy/scikit-learn/skops on) with the example org; lena creates a chain of 40 no-op
+  steps (each takes the previous step's output and writes its own, so each waits for the one
+  before) and the runner executes it in this process, exactly as ``charter server`` does: every
+  step in its own process in its own process group, forked by the local executor's fork server
+  (the bare one: the no-op steps import only the standard library), each change of its state
+  (running, succeeded) saved, audited and emitted as an event (a step's success and the next
+  step's start in one transaction), its output stored content-addressed (written, fsynced,
+  renamed). A ``salt`` parameter differs per run so nothing is reused from the cache. The figure per step is the time from one step's end to the next one's
   end (its whole cost: the process, the database, the artifact store): median over every step of
   every run. Target: median at most 20 ms.
 - Prefect 3, in a virtual environment of its own (benchmarks/requirements-prefect.txt), runs the
@@ -17,7 +19,8 @@
     python benchmarks/bench_pipelines.py [--runs N] [--steps N] [--prefect PYTHON] [--json FILE] [--profile]
 
 ``--profile`` also times the runner's parts (the step's process, the transactions that record its
-changes, storing its output with its fsyncs, copying its input) and prints their mean per step.
+changes, storing its output with its fsyncs, giving the next step its input) and prints their mean
+per step.
 The machine's load average is recorded beside the figures: on the shared 2-core machine the other
 sessions' work moves them more than any change here.
 """
@@ -99,6 +102,7 @@ def chain_definition(steps: int) -> str:
 def charter_deltas(steps: int, runs: int) -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         platform = bootstrap(Settings(data_dir=Path(tmp) / "data", pipeline_max_parallel=4))
+        log(f"fork server preload: {platform.settings.pipeline_preload_modules}")
         try:
             bus = platform.bus
             init = bus.handle(c.InitOrg("acme"), Identity("system", "bench"))
@@ -131,9 +135,9 @@ def charter_deltas(steps: int, runs: int) -> tuple[list[float], list[float]]:
 PARTS = {
     # label: (module, class, method)
     "step process (executor.run_step)": ("charter.adapters.executors.local", "LocalExecutor", "run_step"),
-    "recording a change (runner.update: 1 transaction)": ("charter.services.pipeline_runner", "PipelineRunner", "update"),
+    "recording changes (runner.update: 1 transaction)": ("charter.services.pipeline_runner", "PipelineRunner", "update"),
     "storing an output (artifact put, fsyncs)": ("charter.adapters.artifacts.file", "FileArtifactStore", "put"),
-    "copying an input (_blob)": ("charter.services.pipeline_runner", "_Execution", "_blob"),
+    "giving an input (_blob: a link)": ("charter.services.pipeline_runner", "_Execution", "_blob"),
     "a step in all (_step)": ("charter.services.pipeline_runner", "_Execution", "_step"),
 }
 
@@ -201,6 +205,7 @@ def main() -> int:
                               "charter": {"median_ms": round(charter_median, 2),
                                           "p90_ms": round(statistics.quantiles(deltas, n=10)[-1], 2),
                                           "wall_per_step_ms": round(statistics.median(totals), 2)},
+                              "preload": Settings().pipeline_preload_modules,
                               "load_average_1m": round(load_before, 2)}
     if profile is not None:
         spent, calls = profile
@@ -228,6 +233,8 @@ def main() -> int:
           f"(load average {load_before:.1f} on {os.cpu_count()} CPUs)")
     if result.get("ratio") is not None:
         print(f"charter / prefect: {describe_ratio(result['ratio'])}")
+    result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    print(f"load average after: {result['load_average_1m_after']:.1f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -13,6 +13,16 @@ from charter.adapters.executors.local import LocalExecutor
 from tests.pipelines_support import process_alive, step_job
 
 CODE = {
+    "warm.py": '''
+import sys
+
+
+def loaded(name):
+    # 1 when the module was already imported before the step ran (preloaded by the fork server)
+    was = name in sys.modules
+    import xml.dom.minidom  # noqa: F401 - what makes this step one that may use the preload
+    return {"metrics": {"loaded": int(was)}}
+''',
     "steps.py": '''
 import os
 import subprocess
@@ -41,6 +51,13 @@ def hang(outputs):
     (outputs / "child").write_text(str(child.pid))
     print("started, now sleeping", flush=True)
     time.sleep(60)
+
+
+def forks(outputs):
+    if os.fork() == 0:
+        return  # the forked copy goes back up through the step runner at once, and exits
+    time.sleep(0.5)
+    (outputs / "out").write_text("the step itself")
 
 
 def check(value):
@@ -124,6 +141,12 @@ def test_a_cancelled_step_is_killed_at_once(executor: LocalExecutor, code_dir: P
     assert time.monotonic() - started < 10
 
 
+def test_a_process_the_step_forks_does_not_end_the_step_when_it_exits(executor: LocalExecutor, code_dir: Path) -> None:
+    result = executor.run_step(step_job(code_dir, "steps:forks", outputs={"out": "artifact"}), threading.Event())
+    assert result.ok, result.log_tail
+    assert Path(result.outputs["out"]).read_text() == "the step itself"
+
+
 def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor, code_dir: Path) -> None:
     result = executor.run_step(step_job(code_dir, "steps:check", inputs={"value": "0.5"}, kind="condition"),
                                       threading.Event())
@@ -131,13 +154,25 @@ def test_a_condition_step_returns_its_verdict_and_reason(executor: LocalExecutor
     assert result.condition == (False, "value must exceed 1")
 
 
-def test_modules_the_fork_server_preloads_are_loaded_before_a_step_starts(code_dir: Path) -> None:
+def test_modules_the_fork_server_preloads_are_loaded_before_a_step_that_imports_them_starts(code_dir: Path) -> None:
     warm = LocalExecutor(preload=("xml.dom.minidom", "no_such_module_at_all"))
     cold = LocalExecutor()
     try:
-        job = step_job(code_dir, "steps:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
+        job = step_job(code_dir, "warm:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
         assert warm.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 1}}
         assert cold.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 0}}
     finally:
         warm.close()
         cold.close()
+
+
+def test_a_step_that_imports_only_the_standard_library_is_forked_from_the_bare_server(code_dir: Path) -> None:
+    # steps.py imports os, subprocess, sys, time and pathlib: nothing the server preloads
+    warm = LocalExecutor(preload=("xml.dom.minidom",))
+    try:
+        job = step_job(code_dir, "steps:loaded", inputs={"name": "xml.dom.minidom"}, outputs={"metrics": "metrics"})
+        assert warm.run_step(job, threading.Event()).metrics == {"metrics": {"loaded": 0}}
+        assert warm.preload_for(job) == ()
+        assert warm.preload_for(step_job(code_dir, "warm:loaded")) == ("xml.dom.minidom",)
+    finally:
+        warm.close()

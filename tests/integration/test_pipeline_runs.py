@@ -57,6 +57,24 @@ def test_a_run_executes_every_step_and_keeps_outputs_metrics_and_logs(org: Org) 
     assert ("register", "Succeeded") in steps and ("prepare", "Running") in steps
 
 
+def test_each_step_change_of_a_chain_is_audited_and_emitted_in_order(org: Org) -> None:
+    # A step's success and the start of the step it makes ready share a transaction: each is
+    # still a record and an event of its own, the success first.
+    _create(org)
+    run = _run(org, _start(org).id)
+    assert run.status is RunStatus.SUCCEEDED, run.reason
+    expected = [(name, status) for name in ("prepare", "train", "gate", "register")
+                for status in ("Running", "Succeeded")]
+    with org.bus.uow_factory(readonly=True) as uow:
+        records = uow.audit.find(c.AuditFilter(action="pipelines:StepStateChanged"), None, 1000)
+    assert [(r.details["step"], r.details["status"]) for r in records if run.id in r.via] == expected
+    events = [e for e in _events(org, "charter.pipelines.step.state-changed") if e["run"] == run.id]
+    assert sorted((e["step"], e["status"]) for e in events) == sorted(expected)
+    train = next(r for r in records if r.details["step"] == "train" and r.details["status"] == "Running")
+    prepared = next(r for r in records if r.details["step"] == "prepare" and r.details["status"] == "Succeeded")
+    assert train.seq == prepared.seq + 1  # recorded together, right after it
+
+
 def test_a_second_run_with_the_same_inputs_reuses_every_step(org: Org) -> None:
     _create(org)
     first = _run(org, _start(org).id)

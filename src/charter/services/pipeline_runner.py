@@ -5,7 +5,9 @@ outputs go to the account's artifact store, content-addressed. A step whose entr
 input digests match an earlier success reuses its outputs (marked cached). A failed step fails the
 run (after its retries); a condition that is not met skips what follows it and ends the run as
 SucceededNotRegistered with the condition's reason. Every change is saved, audited and emitted as
-an event in one transaction. Runs left Running by a server that stopped are resumed when the runner
+an event in one transaction; when a step's success makes the next step ready (a chain), that
+step's start is recorded in the same transaction, after it, and the thread that ran the one runs
+the other. Runs left Running by a server that stopped are resumed when the runner
 starts again (steps that had succeeded keep their outputs, steps that were running start again as
 a new attempt), or marked Failed with the reason where they cannot be: never left stuck.
 """
@@ -13,12 +15,14 @@ a new attempt), or marked Failed with the reason where they cannot be: never lef
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,27 @@ class StepError(Exception):
     """A step that cannot start (an input that cannot be had): it fails with this reason."""
 
 
+@dataclass(frozen=True)
+class _Started:
+    """A step started in the transaction that recorded its upstream's success."""
+
+    step: Step
+    state: StepState
+    given: dict[str, dict[str, Any]]
+    key: str
+    blobs: tuple[str, ...]  # the inputs to copy from the artifact store before it runs
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a worker tells the scheduling loop: a step's end, and the step it went on with."""
+
+    name: str
+    state: StepState | None
+    then: _Started | None = None
+    error: BaseException | None = None
+
+
 class PipelineRunner:
     def __init__(self, bus: MessageBus, executor: PipelineExecutor, work_dir: Path,
                  poll_seconds: float = 0.5, keep_work: bool = False) -> None:
@@ -76,6 +101,10 @@ class PipelineRunner:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # The runs this runner executes, as last committed: it is their only writer once it holds
+        # them (a cancellation only raises their flag, which a save never lowers), so a change
+        # starts from this copy instead of reading the run back first.
+        self._held: dict[str, PipelineRun] = {}
 
     @property
     def store(self) -> ArtifactStore:
@@ -185,8 +214,10 @@ class PipelineRunner:
 
     # --- persistence ----------------------------------------------------------------------------
 
-    def _record(self, uow: Any, before: PipelineRun, after: PipelineRun, step: str | None) -> None:
-        uow.pipelines.save_run(after)
+    def _record(self, uow: Any, before: PipelineRun, after: PipelineRun, step: str | None, *,
+                save: bool = True) -> None:
+        if save:
+            uow.pipelines.save_run(after)
         details: dict[str, Any]
         if step is None:
             event = run_event(after, before.status)
@@ -232,30 +263,46 @@ class PipelineRunner:
         # What a stopped server left here (a blob half written) is not trusted: all of it comes
         # again from the artifact store.
         shutil.rmtree(run_dir, ignore_errors=True)
+        with self._lock:
+            self._held[run.id] = run
         try:
             return _Execution(self, run, run_dir).go()
         finally:
+            with self._lock:
+                self._held.pop(run.id, None)
             if not self.keep_work:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
     def update(self, run_id: str, change: Callable[..., PipelineRun], step: str | None, *,
-               with_uow: bool = False) -> PipelineRun:
+               with_uow: bool = False,
+               then: Callable[[PipelineRun, Any], tuple[str, PipelineRun] | None] | None = None) -> PipelineRun:
         """Apply ``change`` to the stored run and record it (one transaction, one runner lock);
-        ``with_uow`` hands it the unit of work too, for a change that writes more than the run."""
+        ``with_uow`` hands it the unit of work too, for a change that writes more than the run.
+        ``then`` may make a second change of another step in the same transaction, recorded after
+        the first (its own audit record and event): it returns that step and the run after it."""
         with self._lock, self.bus.uow_factory() as uow:
-            before = uow.pipelines.get_run(run_id)
+            before = self._held.get(run_id) or uow.pipelines.get_run(run_id)
             assert before is not None
             after = change(before, uow) if with_uow else change(before)
-            self._record(uow, before, after, step)
+            following = then(after, uow) if then is not None else None
+            self._record(uow, before, after, step, save=following is None)
+            if following is not None:
+                name, last = following
+                self._record(uow, after, last, name)
+                after = last
             uow.commit()
+            if run_id in self._held:
+                self._held[run_id] = after
             return after
 
     def finish(self, run_id: str, status: RunStatus, reason: str) -> PipelineRun:
         with self._lock, self.bus.uow_factory() as uow:
-            run = uow.pipelines.get_run(run_id)
+            run = self._held.get(run_id) or uow.pipelines.get_run(run_id)
             assert run is not None
             done = self._finish(uow, run, status, reason)
             uow.commit()
+            if run_id in self._held:
+                self._held[run_id] = done
             return done
 
     def live_log(self, run: PipelineRun, step: str) -> Path | None:
@@ -269,7 +316,11 @@ class PipelineRunner:
     def cancel_requested(self, run_id: str) -> bool:
         with self.bus.uow_factory(readonly=True) as uow:
             run = uow.pipelines.get_run(run_id)
-            return run is None or run.cancel_requested
+        if run is not None and run.cancel_requested:
+            with self._lock:
+                if (held := self._held.get(run_id)) is not None:
+                    self._held[run_id] = replace(held, cancel_requested=True)
+        return run is None or run.cancel_requested
 
 
 class _Execution:
@@ -282,6 +333,13 @@ class _Execution:
         self.states: dict[str, StepState] = {s.name: s for s in run.steps}
         self.unmet: str | None = None  # a condition's reason, once one was not met
         self.datasets: set[str] = set()  # CRNs of the dataset versions this run read
+        # Outputs this run's steps wrote, by digest: a step that reads one is given a read-only
+        # link to that file rather than a copy back out of the artifact store.
+        self._produced: dict[str, Path] = {}
+        self._blobs = run_dir / "blobs"
+        self._blobs_made = False
+        self._successors: dict[str, list[Step]] = {
+            step.name: [s for s in self.definition.steps if step.name in s.upstream] for step in self.definition.steps}
         self._cancel_checked = 0.0
         self.resumed = any(s.status is not StepStatus.PENDING for s in run.steps)
         if self.resumed:
@@ -306,27 +364,46 @@ class _Execution:
                                     if s.status is StepStatus.FAILED), None)
         if any(s.status is StepStatus.CANCELLED for s in self.states.values()):
             self.cancel.set()
-        futures: dict[Future[StepState], str] = {}
+        done: queue.Queue[_Done] = queue.Queue()
+        running: set[str] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.runner.executor.max_parallel),
                                 thread_name_prefix=f"run-{self.run.id[-6:]}") as pool:
             while True:
                 if failure is None and not self.cancel.is_set():
-                    for step in self._ready(set(futures.values())):
-                        futures[pool.submit(self._step, step)] = step.name
-                if not futures:
+                    for step in self._ready(running):
+                        running.add(step.name)
+                        pool.submit(self._work, step, done)
+                if not running:
                     break
-                done, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name = futures.pop(future)
-                    state = future.result()
-                    self.states[name] = state
-                    if state.status is StepStatus.FAILED and failure is None:
-                        failure = f"step {name!r} failed: {state.error or ''}".strip()
-                        self.cancel.set()
-                    verdict = state.metrics.get(CONDITION_KEY)
-                    if isinstance(verdict, dict) and not verdict.get("passed") and self.unmet is None:
-                        self.unmet = str(verdict.get("reason") or f"the condition {name!r} was not met")
-                        self._skip(self.definition.downstream(name), f"the condition {name!r} was not met")
+                try:
+                    news = [done.get(timeout=0.2)]
+                    while not done.empty():
+                        news.append(done.get_nowait())
+                except queue.Empty:
+                    news = []
+                for news_item in news:
+                    if news_item.error is not None:
+                        raise news_item.error
+                    assert news_item.state is not None
+                    running.discard(news_item.name)
+                    ended = [(news_item.name, news_item.state)]
+                    if (then := news_item.then) is not None:
+                        # Started by the worker in the transaction of its upstream's success; it
+                        # runs it now (or the cache had it: it is done already).
+                        if then.state.status is StepStatus.RUNNING:
+                            running.add(then.step.name)
+                            self.states[then.step.name] = then.state
+                        else:
+                            ended.append((then.step.name, then.state))
+                    for name, state in ended:
+                        self.states[name] = state
+                        if state.status is StepStatus.FAILED and failure is None:
+                            failure = f"step {name!r} failed: {state.error or ''}".strip()
+                            self.cancel.set()
+                        verdict = state.metrics.get(CONDITION_KEY)
+                        if isinstance(verdict, dict) and not verdict.get("passed") and self.unmet is None:
+                            self.unmet = str(verdict.get("reason") or f"the condition {name!r} was not met")
+                            self._skip(self.definition.downstream(name), f"the condition {name!r} was not met")
                 if not self.cancel.is_set() and (self.runner._stopping.is_set() or self._cancel_asked()):
                     self.cancel.set()
         if self.runner._stopping.is_set():
@@ -378,9 +455,22 @@ class _Execution:
                     f.write(chunk)
 
     def _blob(self, sha: str) -> Path:
-        path = self.dir / "blobs" / sha
+        path = self._blobs / sha
+        if not self._blobs_made:
+            self._blobs.mkdir(parents=True, exist_ok=True)
+            self._blobs_made = True
+        elif path.exists():
+            return path
+        if (produced := self._produced.get(sha)) is not None:
+            try:
+                os.chmod(produced, 0o444)
+                os.link(produced, path)
+                return path
+            except FileExistsError:
+                return path
+            except OSError:
+                pass  # another filesystem, a file gone: copied from the store below
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{threading.get_ident()}.part")
             with tmp.open("wb") as f:
                 for chunk in self.runner.store.open(self.run.account, sha):
@@ -391,25 +481,40 @@ class _Execution:
     # --- inputs ----------------------------------------------------------------------------------
 
     def _inputs(self, step: Step) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """The step's inputs, copied into the run's directory (a dataset read as its starter)."""
+        given, digests, blobs = self._plan(step, self.states, read_datasets=True)
+        for sha in blobs:
+            self._blob(sha)
+        return given, digests
+
+    def _plan(self, step: Step, states: dict[str, StepState], *, read_datasets: bool
+              ) -> tuple[dict[str, dict[str, Any]], dict[str, str], tuple[str, ...]]:
+        """The step's inputs as it will be given them and their digests, before anything is copied
+        (the blobs to copy are returned); a dataset is read only with ``read_datasets`` (a read is
+        a transaction of its own), StepError otherwise."""
         given: dict[str, dict[str, Any]] = {}
         digests: dict[str, str] = {}
+        blobs: list[str] = []
         for key, ref in step.inputs.items():
             if ref.kind is InputKind.PARAM:
                 value = self.run.parameters[ref.name]
                 given[key] = {"kind": "value", "value": value}
                 digests[key] = "param:" + value_digest(value)
-            elif ref.kind is InputKind.STEP:
+                continue
+            if ref.kind is InputKind.STEP:
                 assert ref.output is not None
-                sha = self.states[ref.name].outputs[ref.output]
+                sha = states[ref.name].outputs[ref.output]
                 producer = self.definition.step(ref.name).output(ref.output)
-                is_json = producer is not None and producer.kind is OutputKind.METRICS
-                given[key] = {"kind": "file", "path": str(self._blob(sha)), "json": is_json}
-                digests[key] = sha
-            else:
+                given[key] = {"kind": "file", "path": str(self.dir / "blobs" / sha),
+                              "json": producer is not None and producer.kind is OutputKind.METRICS}
+            elif read_datasets:
                 sha = self._dataset(dataset_of(ref, self.run.parameters))
-                given[key] = {"kind": "file", "path": str(self._blob(sha))}
-                digests[key] = sha
-        return given, digests
+                given[key] = {"kind": "file", "path": str(self.dir / "blobs" / sha)}
+            else:
+                raise StepError(f"input {key!r} is a dataset: it is read before the step starts")
+            digests[key] = sha
+            blobs.append(sha)
+        return given, digests, tuple(blobs)
 
     def _dataset_account(self, ref: InputRef) -> str:
         if ref.account:
@@ -448,35 +553,59 @@ class _Execution:
         return self.runner.update(self.run.id, lambda r: r.with_step(replace(r.step(name), **changes)),
                                   name).step(name)
 
-    def _step(self, step: Step) -> StepState:
+    def _work(self, step: Step, done: queue.Queue[_Done]) -> None:
+        """A worker: runs ``step``, then the step its success started, and so on down a chain,
+        telling the scheduling loop of each end."""
+        started: _Started | None = None
+        while True:
+            try:
+                state, started = self._step(step, started)
+            except BaseException as error:  # noqa: BLE001 - handed to the loop, which raises it
+                done.put(_Done(step.name, None, error=error))
+                return
+            done.put(_Done(step.name, state, started))
+            if started is None or started.state.status is not StepStatus.RUNNING:
+                return
+            step = started.step
+
+    def _start(self, run: PipelineRun, uow: Any, step: Step, key: str, first: int) -> PipelineRun:
+        """The step's start: the cache is looked up in the transaction that records it (one
+        transaction per start, not two); a hit is the step's success at once."""
+        now = self.runner.bus.clock.now()
+        hit = uow.pipelines.get_cached(self.run.account, key) if step.kind is not StepKind.REGISTER_MODEL else None
+        if hit is not None:
+            return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, started_at=now,
+                                         finished_at=now, outputs=hit[0], metrics=hit[1], cached=True,
+                                         error=None))
+        return run.with_step(replace(run.step(step.name), status=StepStatus.RUNNING, attempts=first,
+                                     started_at=now, error=None))
+
+    def _step(self, step: Step, started: _Started | None = None) -> tuple[StepState, _Started | None]:
+        """Run ``step`` (``started``: already started by its upstream's success) to its end; the
+        step its success started in the same transaction comes back with its state."""
         clock = self.runner.bus.clock
-        try:
-            given, digests = self._inputs(step)
-        except (StepError, CharterError) as refused:
-            message = str(refused) if isinstance(refused, StepError) else refused.message
-            return self._set(step.name, status=StepStatus.FAILED, started_at=clock.now(),
-                             finished_at=clock.now(), error=message)
-        key = cache_key(step, self.run.code_sha256, digests)
-        state = self.states[step.name]
-        first = state.attempts + 1
+        if started is None:
+            try:
+                given, digests = self._inputs(step)
+            except (StepError, CharterError) as refused:
+                message = str(refused) if isinstance(refused, StepError) else refused.message
+                return self._set(step.name, status=StepStatus.FAILED, started_at=clock.now(),
+                                 finished_at=clock.now(), error=message), None
+            key = cache_key(step, self.run.code_sha256, digests)
+            first = self.states[step.name].attempts + 1
+            state = self.runner.update(self.run.id, lambda run, uow: self._start(run, uow, step, key, first),
+                                       step.name, with_uow=True).step(step.name)
+            if state.status is StepStatus.SUCCEEDED:
+                return state, None
+        else:
+            given, key, state, first = started.given, started.key, started.state, started.state.attempts
+            try:
+                for sha in started.blobs:
+                    self._blob(sha)
+            except CharterError as refused:
+                return self._set(step.name, status=StepStatus.FAILED, finished_at=clock.now(),
+                                 error=refused.message), None
         last = first + step.retries
-
-        def start(run: PipelineRun, uow: Any) -> PipelineRun:
-            # The cache is looked up in the transaction that records the step's start (one
-            # transaction per step start, not two): a hit is the step's success at once.
-            now = clock.now()
-            hit = (uow.pipelines.get_cached(self.run.account, key)
-                   if step.kind is not StepKind.REGISTER_MODEL else None)
-            if hit is not None:
-                return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, started_at=now,
-                                             finished_at=now, outputs=hit[0], metrics=hit[1], cached=True,
-                                             error=None))
-            return run.with_step(replace(run.step(step.name), status=StepStatus.RUNNING, attempts=first,
-                                         started_at=now, error=None))
-
-        state = self.runner.update(self.run.id, start, step.name, with_uow=True).step(step.name)
-        if state.status is StepStatus.SUCCEEDED:
-            return state
         for attempt in range(first, last + 1):
             if attempt > first:
                 state = self._set(step.name, status=StepStatus.RUNNING, attempts=attempt,
@@ -488,12 +617,38 @@ class _Execution:
             error = (result.error or "the step failed") + (f"\n{result.log_tail}" if result.log_tail else "")
             if result.cancelled or self.cancel.is_set():
                 return self._set(step.name, status=StepStatus.CANCELLED, finished_at=clock.now(),
-                                 log_sha256=log_sha, error=result.error)
+                                 log_sha256=log_sha, error=result.error), None
             if attempt == last:
                 return self._set(step.name, status=StepStatus.FAILED, finished_at=clock.now(),
-                                 log_sha256=log_sha, error=error[-4000:])
+                                 log_sha256=log_sha, error=error[-4000:]), None
             log.info("run %s step %s attempt %d failed; retrying", self.run.id, step.name, attempt)
-        return state
+        return state, None
+
+    def _next(self, done: Step, run: PipelineRun, uow: Any) -> tuple[_Started, PipelineRun] | None:
+        """In the transaction that records ``done``'s success: start the first step it made ready
+        (all its upstream succeeded, none of its inputs a dataset), unless the run is stopping,
+        failing, cancelled or a condition was not met (the scheduling loop decides those)."""
+        if self.cancel.is_set() or self.runner._stopping.is_set() or self.unmet is not None:
+            return None
+        states = {s.name: s for s in run.steps}
+        for state in run.steps:
+            verdict = state.metrics.get(CONDITION_KEY)
+            if state.status in (StepStatus.FAILED, StepStatus.CANCELLED) or (
+                    isinstance(verdict, dict) and not verdict.get("passed")):
+                return None
+        for step in self._successors[done.name]:
+            if states[step.name].status is not StepStatus.PENDING:
+                continue
+            if not all(states[u].status is StepStatus.SUCCEEDED for u in step.upstream):
+                continue
+            try:
+                given, digests, blobs = self._plan(step, states, read_datasets=False)
+            except StepError:
+                continue  # its dataset is read by the loop's own start of it
+            key = cache_key(step, self.run.code_sha256, digests)
+            after = self._start(run, uow, step, key, states[step.name].attempts + 1)
+            return _Started(step, after.step(step.name), given, key, blobs), after
+        return None
 
     def _attempt(self, step: Step, attempt: int, given: dict[str, dict[str, Any]]) -> StepResult:
         step_dir = self.dir / "steps" / step.name
@@ -513,7 +668,10 @@ class _Execution:
     def _store_log(self, step: Step, attempt: int) -> str | None:
         """The attempt's log in the artifact store; None when it printed nothing."""
         path = self.dir / "steps" / step.name / f"attempt-{attempt}.log"
-        if not path.exists() or path.stat().st_size == 0:
+        try:
+            if os.stat(path).st_size == 0:
+                return None
+        except FileNotFoundError:
             return None
         with path.open("rb") as f:
             return self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
@@ -563,11 +721,13 @@ class _Execution:
                 after = page[-1].version
         return None
 
-    def _succeeded(self, step: Step, key: str, result: StepResult, log_sha: str | None) -> StepState:
+    def _succeeded(self, step: Step, key: str, result: StepResult,
+                   log_sha: str | None) -> tuple[StepState, _Started | None]:
         outputs: dict[str, str] = {}
         for name, file in result.outputs.items():
             with open(file, "rb") as f:
                 outputs[name] = self.runner.store.put(self.run.account, iter(lambda: f.read(_CHUNK), b"")).sha256
+            self._produced[outputs[name]] = Path(file)
         metrics: dict[str, Any] = dict(result.metrics)
         if result.condition is not None:
             metrics[CONDITION_KEY] = {"passed": result.condition[0], "reason": result.condition[1]}
@@ -577,7 +737,7 @@ class _Execution:
             except (StepError, CharterError) as refused:
                 message = str(refused) if isinstance(refused, StepError) else refused.message
                 return self._set(step.name, status=StepStatus.FAILED, finished_at=self.runner.bus.clock.now(),
-                                 log_sha256=log_sha, error=f"registering the model: {message}")
+                                 log_sha256=log_sha, error=f"registering the model: {message}"), None
         now = self.runner.bus.clock.now()
 
         def succeed(run: PipelineRun, uow: Any) -> PipelineRun:
@@ -586,4 +746,14 @@ class _Execution:
             return run.with_step(replace(run.step(step.name), status=StepStatus.SUCCEEDED, finished_at=now,
                                          outputs=outputs, metrics=metrics, log_sha256=log_sha, cached=False))
 
-        return self.runner.update(self.run.id, succeed, step.name, with_uow=True).step(step.name)
+        following: list[_Started] = []
+
+        def then(run: PipelineRun, uow: Any) -> tuple[str, PipelineRun] | None:
+            chained = self._next(step, run, uow)
+            if chained is None:
+                return None
+            following.append(chained[0])
+            return chained[0].step.name, chained[1]
+
+        run = self.runner.update(self.run.id, succeed, step.name, with_uow=True, then=then)
+        return run.step(step.name), (following[0] if following else None)

@@ -22,6 +22,9 @@ _SAVE_RUN = (update(t.pipeline_runs).where(r.id == bindparam("run_id"))
                      status=bindparam("status"), reason=bindparam("reason"), steps=bindparam("steps"),
                      started_at=bindparam("started_at"), finished_at=bindparam("finished_at")))
 _GET_CACHED = select(t.pipeline_step_cache).where(and_(k.account == bindparam("account"), k.key == bindparam("key")))
+# One statement: the first entry for a key stays (a concurrent run's equal one is dropped).
+_PUT_CACHED = {"postgresql": postgresql.insert(t.pipeline_step_cache).on_conflict_do_nothing(),
+               "sqlite": sqlite.insert(t.pipeline_step_cache).on_conflict_do_nothing()}
 
 
 def _pipeline(row: Row[Any]) -> Pipeline:
@@ -116,7 +119,6 @@ class SqlPipelineRepository:
 
     def put_cached(self, account: str, key: str, outputs: dict[str, str], metrics: dict[str, Any],
                    run_id: str, at: datetime) -> None:
-        # One statement: the first entry for a key stays (a concurrent run's equal one is dropped).
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        self.conn.execute(dialect.insert(t.pipeline_step_cache).on_conflict_do_nothing().values(
-            account=account, key=key, outputs=outputs, metrics=metrics, run_id=run_id, created_at=at))
+        statement = _PUT_CACHED["postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"]
+        self.conn.execute(statement, {"account": account, "key": key, "outputs": outputs, "metrics": metrics,
+                                      "run_id": run_id, "created_at": at})

@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from charter.adapters.executors.imports import needs_preload
 from charter.adapters.executors.step_runner import RESULT_FILE
 from charter.services.ports import StepJob, StepResult
 
 TAIL_LINES = 40
 TAIL_BYTES = 8192
 _POLL = 0.05
+_ROUTES_KEPT = 1024
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -80,16 +82,23 @@ class ForkServer:
     def _read(self) -> None:
         assert self._process.stdout is not None
         for raw in self._process.stdout:
-            ident, what, value = raw.decode().split()
+            try:
+                ident, what, value = raw.decode().split()
+                number = int(value)
+            except ValueError:
+                continue  # not an answer of the server's (a step's leftover process wrote it)
             child = self._children.get(ident)
             if child is None:
                 continue
+            # A child tells its own end, which may come before the server told its start; the
+            # server tells the end again when it reaps it: the first one counts.
             if what == "started":
-                child.pid = int(value)
+                child.pid = number
                 child.started.set()
-            else:
-                child.code = int(value)
+            elif what == "exited" and child.code is None:
+                child.code = number
                 child.ended.set()
+            if child.started.is_set() and child.ended.is_set():
                 self._children.pop(ident, None)
         for child in list(self._children.values()):  # the server died: nothing more will come
             child.started.set()
@@ -117,26 +126,49 @@ class ForkServer:
 
 
 class LocalExecutor:
+    """Runs each step attempt in a process of its own. With ``fork_server`` (the default) the
+    process is forked from a warm server: the one that preloaded ``preload`` for a step whose code
+    may use it, a bare one for a step whose code imports only the standard library (forking,
+    writing to and ending a child of the small server costs a fraction of the large one's)."""
+
     def __init__(self, max_parallel: int = 4, python: str = sys.executable, *, fork_server: bool = True,
                  preload: tuple[str, ...] = ()) -> None:
         self.max_parallel = max_parallel
         self.python = python
         self.fork_server = fork_server
         self.preload = preload
-        self._server: ForkServer | None = None
+        self._servers: dict[tuple[str, ...], ForkServer] = {}
         self._server_lock = threading.Lock()
+        self._routes: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def close(self) -> None:
         with self._server_lock:
-            if self._server is not None:
-                self._server.close()
-                self._server = None
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.close()
 
-    def _forks(self) -> ForkServer:
+    def _forks(self, preload: tuple[str, ...]) -> ForkServer:
         with self._server_lock:
-            if self._server is None or not self._server.alive:
-                self._server = ForkServer(self.python, self.preload)
-            return self._server
+            server = self._servers.get(preload)
+            if server is None or not server.alive:
+                server = self._servers[preload] = ForkServer(self.python, preload)
+            return server
+
+    def preload_for(self, job: StepJob) -> tuple[str, ...]:
+        """What the server that forks ``job`` preloads: ``preload``, or nothing for a step whose
+        code imports only the standard library (decided once per code directory and entry point)."""
+        module = job.entry_point.partition(":")[0]
+        key = (job.code_dir, module)
+        with self._server_lock:
+            known = self._routes.get(key)
+        if known is not None:
+            return known
+        chosen = self.preload if needs_preload(Path(job.code_dir), job.entry_point, self.preload) else ()
+        with self._server_lock:
+            if len(self._routes) >= _ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[key] = chosen
+        return chosen
 
     def run_step(self, job: StepJob, cancel: threading.Event) -> StepResult:
         output_dir = Path(job.output_dir)
@@ -183,10 +215,10 @@ class LocalExecutor:
         return step_result(job, process.returncode, timed_out, cancelled, log_path)
 
     def _run_forked(self, job: StepJob, spec_path: Path, log_path: Path, cancel: threading.Event) -> StepResult:
-        child = self._forks().start(spec_path, log_path, job.run_id, job.step)
+        child = self._forks(self.preload_for(job)).start(spec_path, log_path, job.run_id, job.step)
         deadline = time.monotonic() + job.timeout_seconds
         timed_out = cancelled = False
-        child.started.wait()
+        # Its start (its pid) is needed only to kill it: the wait is for its end.
         while not child.ended.wait(_POLL):
             if cancel.is_set():
                 cancelled = True
@@ -194,6 +226,7 @@ class LocalExecutor:
                 timed_out = True
             if cancelled or timed_out:
                 break
+        child.started.wait()
         if child.pid is not None:
             # Once it has ended its group may still hold what it started; either way it all dies.
             with contextlib.suppress(ProcessLookupError, PermissionError):

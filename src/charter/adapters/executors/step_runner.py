@@ -124,10 +124,18 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _child(request: list[str]) -> None:
+def _child(request: list[str], answers: int) -> None:
     """In a forked child of the fork server: become a process group of its own, send output to
-    the step's log, run the step and exit with its code (never returning to the server's loop)."""
+    the step's log, run the step and exit with its code (never returning to the server's loop).
+
+    The child tells its end itself, on the server's answer pipe (``answers``), once its log is
+    flushed and just before it exits: its caller need not wait for the kernel to take a large
+    process apart, nor for the server to reap it (the server still does, and tells it again:
+    a child killed or crashed before it could speak is reported that way)."""
     code = 2
+    ident = request[0]
+    me = os.getpid()
+    answers = os.dup(answers)  # fd 1 becomes the log; not inherited by what the step executes
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
@@ -147,6 +155,9 @@ def _child(request: list[str]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
+        if os.getpid() == me:  # not a process the step forked, come back up through here
+            with contextlib.suppress(OSError):
+                os.write(answers, f"{ident} exited {code}\n".encode())  # one write under PIPE_BUF: atomic
         os._exit(code)
 
 
@@ -154,7 +165,8 @@ def serve() -> int:
     """The fork server: a warm interpreter that forks one child per step it is asked to run.
 
     Requests on stdin, one JSON list a line: ``[ID, SPEC, LOG, RUN, STEP]``. Answers on stdout: ``ID started PID``
-    at once, ``ID exited CODE`` when the child ends (a negative code: killed by that signal).
+    at once, ``ID exited CODE`` when the child ends (a negative code: killed by that signal): first
+    from the child itself as it exits, then from the server when it reaps it (the first one counts).
     Forking a warm interpreter saves each step the interpreter's start-up; each child is still a
     process of its own, in a process group of its own, with nothing of another step's.
     """
@@ -166,6 +178,7 @@ def serve() -> int:
     pending = b""
     stdin = sys.stdin.fileno()
     out = sys.stdout
+    answers = sys.stdout.fileno()
 
     def answer(line: str) -> None:
         out.write(line + "\n")
@@ -198,7 +211,7 @@ def serve() -> int:
                 request = [str(x) for x in json.loads(line)]
                 pid = os.fork()
                 if pid == 0:
-                    _child(request)
+                    _child(request, answers)
                 children[pid] = request[0]
                 answer(f"{request[0]} started {pid}")
 
