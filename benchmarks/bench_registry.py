@@ -340,12 +340,13 @@ def throughput(charter: CharterServer, peer: MLflowRegistry | None, *, rounds: i
 def populate(platform: Any, versions: int, batch: int, group: str = BIG_GROUP) -> dict[str, Any]:
     """``versions`` packages in ``group`` (BIG_GROUP), written through the repository, every 10th approved.
 
-    Each batch is one transaction. Every version number comes from ``allocate_version``, as a
-    registration takes it; the rows are the repository's own (``add_package``), sent as one
-    executemany per batch where the repository's row mapping is importable (PostgreSQL pays a
-    round trip per statement).
+    Each batch is one transaction. The batch's version numbers are taken from the group's
+    counter with the statement a registration uses (``next_version`` moved on by the batch's size
+    at once instead of by one, 1,000 round trips fewer per batch); the rows are the repository's
+    own (``add_package``), sent as one executemany per batch where the repository's row mapping is
+    importable (PostgreSQL pays a round trip per statement).
     """
-    from sqlalchemy import insert
+    from sqlalchemy import and_, insert, update
 
     from charter.adapters.db import tables
     from charter.domain.registry import (
@@ -372,8 +373,12 @@ def populate(platform: Any, versions: int, batch: int, group: str = BIG_GROUP) -
     while written < versions:
         with platform.bus.uow_factory() as uow:
             packages = []
-            for _ in range(min(batch, versions - written)):
-                version = uow.registry.allocate_version(ACCOUNT, group)
+            size = min(batch, versions - written)
+            groups = tables.model_package_groups
+            after = uow.registry.conn.execute(
+                update(groups).where(and_(groups.c.account == ACCOUNT, groups.c.name == group))
+                .values(next_version=groups.c.next_version + size).returning(groups.c.next_version)).scalar_one()
+            for version in range(after - size, after):
                 package = ModelPackage(ACCOUNT, group, version, ModelFormat.SKOPS, (artifact,),
                                        Lineage("sam", f"run-{version}"), now,
                                        metrics=(("auc", 0.9),))
