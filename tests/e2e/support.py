@@ -285,7 +285,10 @@ class Crasher:
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0, every: float = 0.1) -> T:
-    """``probe()`` once it returns something (not None or False), retried on connection errors too."""
+    """``probe()`` once it returns something (not None or False); retried while what it asks for is
+    not there yet (NotFound) or the server cannot be reached (restarting)."""
+    from charter.errors import ConnectionFailed, NotFound
+
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -294,7 +297,7 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0, 
             if found:
                 return found
             last = found
-        except (httpx.TransportError, OSError) as error:
+        except (ConnectionFailed, NotFound, httpx.TransportError, OSError) as error:
             last = error
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not there after {timeout:g} s (last: {last!r})")
