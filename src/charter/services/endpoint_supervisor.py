@@ -104,6 +104,9 @@ class EndpointSupervisor:
         self._capture_since: dict[tuple[str, str], float] = {}
         self._capture_lock = threading.Lock()
         self._warmed = False
+        self._looked = threading.Event()
+        """Set once a first round has looked at the store (and begun bringing endpoints back)."""
+        self._bringing_back: set[tuple[str, str]] = set()
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class EndpointSupervisor:
                 self.reconcile()
             except Exception:  # noqa: BLE001 - one bad round must not stop the supervisor
                 log.exception("an endpoint reconciliation round failed")
+            self._looked.set()  # even after a bad round: requests do not wait for a second one
             self._wake.wait(self.settings.poll_seconds)
             self._wake.clear()
         self.close()
@@ -159,6 +163,7 @@ class EndpointSupervisor:
             removed = [self._routes.pop(k) for k in gone] + [self._pending.pop(k) for k in stale]
         for group in removed:
             group.stop()
+        self._looked.set()
         self._restart_dead()
         self.flush_captures()
 
@@ -169,6 +174,8 @@ class EndpointSupervisor:
                 return
             group = _Group(endpoint.account, endpoint.name, revision)
             self._pending[key] = group
+            if not record:
+                self._bringing_back.add((endpoint.account, endpoint.name))
         threading.Thread(target=self._rollout, args=(group, record), daemon=True,
                          name=f"charter-rollout-{endpoint.name}-{revision.number}").start()
 
@@ -189,6 +196,8 @@ class EndpointSupervisor:
             took = self._still_serving(group)
         with self._lock:
             self._pending.pop(key, None)
+            if not record:
+                self._bringing_back.discard((group.account, group.endpoint))
             old = None
             if ok and took:
                 old = self._routes.get((group.account, group.endpoint))
@@ -314,10 +323,27 @@ class EndpointSupervisor:
 
     # --- invocations ---------------------------------------------------------------------------
 
+    def _route(self, account: str, endpoint: str) -> _Group | None:
+        """The workers that serve the endpoint here. Right after a start, while the revision that
+        serves is being brought back (its workers loading), the request waits for them, as long
+        as a rollout may take, instead of being told the endpoint serves nothing."""
+        deadline = time.monotonic() + self.settings.rollout_timeout_seconds
+        self._looked.wait(self.settings.rollout_timeout_seconds)
+        while True:
+            with self._lock:
+                group = self._routes.get((account, endpoint))
+                coming = (account, endpoint) in self._bringing_back
+            if group is not None or not coming:
+                return group
+            if time.monotonic() > deadline or self._stop.is_set():
+                raise ServiceUnavailable(f"endpoint {endpoint!r} in {account} is being brought back after a "
+                                         "restart (its workers are loading); retry shortly",
+                                         account=account, endpoint=endpoint)
+            time.sleep(0.02)
+
     def invoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        with self._lock:
-            group = self._routes.get((account, endpoint))
+        group = self._route(account, endpoint)
         if group is None:
             raise NotFound(f"endpoint {endpoint!r} in {account} serves nothing (it does not exist, or no "
                            "revision of it is in service yet)", account=account, endpoint=endpoint)
