@@ -7,6 +7,7 @@ every few records and the request body limit is small enough to test cheaply.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -314,3 +316,14 @@ def with_rules(document: str, *rules: str) -> str:
     """The organization file with ``rules`` (``rule_block``s) added to its rules."""
     at = document.index("\nroleBindings:")
     return document[:at].rstrip("\n") + "".join(rules) + document[at:]
+
+
+def pipeline_archive(definition: str, steps: bytes) -> bytes:
+    """A pipeline folder as `charter pipelines create` uploads it: pipeline.yaml and steps.py."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("pipeline.yaml", definition.encode()), ("steps.py", steps)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -12,9 +12,7 @@ registered, while the server is still starting — and started again on the same
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from .support import (
     ServerProcess,
     eventually,
     own_server,
+    pipeline_archive,
     rule_block,
     with_rules,
 )
@@ -83,16 +82,6 @@ def register(model, group, seed, outputs):
 '''
 
 
-def _archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (("pipeline.yaml", DEFINITION.encode()), ("steps.py", STEPS)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     made = Receiver()
@@ -130,7 +119,7 @@ def test_pipeline_runs_killed_at_random_points_end_with_nothing_lost_or_doubled(
         tokens = {name: admin.create_token(name).secret for name in ("lena", "arthur")}
     with Client(own_server.url, tokens["lena"]) as lena:
         lena.create_group("ml-dev", GROUP)
-        lena.create_pipeline("ml-dev", "crashing", _archive())
+        lena.create_pipeline("ml-dev", "crashing", pipeline_archive(DEFINITION, STEPS))
         runs = {lena.start_pipeline("ml-dev", "crashing", {"seed": str(i), "group": GROUP}).id: str(i)
                 for i in range(RUNS)}
 

@@ -4,8 +4,6 @@ running starts again as a new attempt (its old process is gone), and the run suc
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from charter.client import models as m
 from charter.client.client import Client
 
-from .support import ACME_YAML, ServerProcess, own_server, process_alive
+from .support import ACME_YAML, ServerProcess, own_server, pipeline_archive, process_alive
 
 DEFINITION = """
 parameters:
@@ -47,16 +45,6 @@ def slow(table, pids, outputs):
 '''
 
 
-def _archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (("pipeline.yaml", DEFINITION.encode()), ("steps.py", STEPS)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture(name="own_server")
 def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     with own_server(tmp_path, {"CHARTER_PIPELINE_POLL_SECONDS": "0.05"}) as server:
@@ -74,7 +62,7 @@ def test_a_run_in_flight_when_the_server_is_killed_is_resumed_when_it_comes_back
         lena_token = admin.create_token("lena").secret
     pids = tmp_path / "pids"
     with Client(own_server.url, lena_token) as lena:
-        lena.create_pipeline("ml-dev", "resumable", _archive())
+        lena.create_pipeline("ml-dev", "resumable", pipeline_archive(DEFINITION, STEPS))
         run_id = lena.start_pipeline("ml-dev", "resumable", {"pids": str(pids)}).id
         deadline = time.monotonic() + 30
         while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
