@@ -6,6 +6,7 @@ machine produces fewer samples instead of a run that never ends.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib.metadata
 import json
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,32 @@ def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
     if completed.returncode != 0:
         return {"error": completed.stderr[-800:]}
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option of a benchmark: ``--database-url`` is passed to ``run`` as
+    ``database_url``."""
+
+    flag: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str | None = None
+
+
+def bench_main(doc: str | None, run: Callable[..., dict[str, Any]], report: Callable[[dict[str, Any]], str],
+               options: Sequence[Option], argv: list[str] | None = None) -> int:
+    """The command line of a benchmark that runs once: its options given to ``run`` by name, the
+    report printed, the result also written as JSON with ``--json``; exit status 1 when the result
+    says a target was missed (``met`` false)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    for option in options:
+        parser.add_argument(option.flag, type=option.type, default=option.default, help=option.help)
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = vars(parser.parse_args(argv))
+    out: Path | None = args.pop("json")
+    result = run(**args)
+    print(report(result))
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1))
+    return 0 if result.get("met", True) else 1

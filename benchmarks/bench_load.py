@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -36,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_loopback_port, loadgen, log, machine, summarize, table
+from _common import Option, bench_main, free_loopback_port, loadgen, log, machine, summarize, table
 from bench_registry import fresh_postgres, skops_model
 
 from charter.examples import acme_document
@@ -233,17 +232,10 @@ def report(result: dict[str, Any]) -> str:
                   "approve p99", "server RSS MiB start→peak→end"], rows)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    args = parser.parse_args()
-    result = run(args.seconds, args.database_url)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return 0 if result.get("met", True) else 1
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(__doc__, run, report, [
+        Option("--seconds", float, 120.0, "how long each load run lasts"),
+        Option("--database-url", str, None, f"the PostgreSQL server (default: ${DATABASE_URL_ENV})")], argv)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
@@ -29,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import log, machine, summarize, table, time_calls
+from _common import Option, bench_main, log, machine, summarize, table, time_calls
 from bench_registry import _platform, fresh_postgres, populate, skops_model
 
 from charter.examples import acme_document
@@ -119,17 +117,11 @@ def report(result: dict[str, Any]) -> str:
                  ["request", "n", "p50 ms", "p90 ms", "p99 ms", "target"], rows)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--versions", type=int, default=1_000_000)
-    parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-    result = run(args.versions, args.iterations)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return 0 if result.get("met", True) else 1
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(__doc__, run, report, [
+        Option("--versions", int, 1_000_000, "packages written into the group"),
+        Option("--iterations", int, 2000, "requests timed per kind"),
+        Option("--database-url", str, None, f"the PostgreSQL server (default: ${DATABASE_URL_ENV})")], argv)
 
 
 if __name__ == "__main__":

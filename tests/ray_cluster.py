@@ -67,6 +67,9 @@ class RayCluster:
         # one; this keeps every Ray server of the tests on loopback.
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Each Ray Client connection gets a server process of its own, which must answer within
+        # 30 s by default; on a machine loaded by other test runs its start-up alone took longer.
+        env["RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S"] = "180"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1",

@@ -4,9 +4,6 @@ running starts again as a new attempt (its old process is gone), and the run suc
 
 from __future__ import annotations
 
-import io
-import os
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import pytest
 from charter.client import models as m
 from charter.client.client import Client
 
-from .support import ACME_YAML, ServerProcess, init_org
+from .support import ACME_YAML, ServerProcess, own_server, pipeline_archive, process_alive
 
 DEFINITION = """
 parameters:
@@ -48,36 +45,10 @@ def slow(table, pids, outputs):
 '''
 
 
-def _archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (("pipeline.yaml", DEFINITION.encode()), ("steps.py", STEPS)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text().lower()
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    data_dir, config_dir = tmp_path / "data", tmp_path / "config"
-    config_dir.mkdir()
-    token = init_org(data_dir, config_dir)
-    server = ServerProcess(data_dir, config_dir, tmp_path / "server.log", token,
-                           extra_env={"CHARTER_PIPELINE_POLL_SECONDS": "0.05"}).start()
-    try:
+@pytest.fixture(name="own_server")
+def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with own_server(tmp_path, {"CHARTER_PIPELINE_POLL_SECONDS": "0.05"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _run(client: Client, run_id: str) -> m.PipelineRunOut:
@@ -91,7 +62,7 @@ def test_a_run_in_flight_when_the_server_is_killed_is_resumed_when_it_comes_back
         lena_token = admin.create_token("lena").secret
     pids = tmp_path / "pids"
     with Client(own_server.url, lena_token) as lena:
-        lena.create_pipeline("ml-dev", "resumable", _archive())
+        lena.create_pipeline("ml-dev", "resumable", pipeline_archive(DEFINITION, STEPS))
         run_id = lena.start_pipeline("ml-dev", "resumable", {"pids": str(pids)}).id
         deadline = time.monotonic() + 30
         while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
@@ -103,9 +74,9 @@ def test_a_run_in_flight_when_the_server_is_killed_is_resumed_when_it_comes_back
 
     own_server.kill()
     deadline = time.monotonic() + 5
-    while _alive(old_attempt) and time.monotonic() < deadline:
+    while process_alive(old_attempt) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _alive(old_attempt), "the killed server's step went on running"
+    assert not process_alive(old_attempt), "the killed server's step went on running"
     own_server.start()
 
     with Client(own_server.url, lena_token) as lena:

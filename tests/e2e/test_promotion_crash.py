@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,30 +21,17 @@ from charter.client import models as m
 from charter.client.client import Client
 from tests.models import skops_model
 
-from .support import ACME_YAML, ServerProcess, init_org
+from .support import ACME_YAML, FAST_RECOVERY, Crasher, ServerProcess, eventually, own_server
 
 CENTRAL = "ml-shared-services"
 ROUNDS = 6
 ARTIFACT_BYTES = 6 * 1024 * 1024
-# Short leases and retries, so that work a killed server had claimed is taken up again quickly.
-FAST_RETRIES = {
-    "CHARTER_DISPATCH_LEASE_SECONDS": "1",
-    "CHARTER_DISPATCH_RETRY_BASE_SECONDS": "0.05",
-    "CHARTER_DISPATCH_RETRY_CAP_SECONDS": "0.5",
-    "CHARTER_DISPATCH_POLL_SECONDS": "0.05",
-}
 
 
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    data_dir, config_dir = tmp_path / "data", tmp_path / "config"
-    config_dir.mkdir()
-    token = init_org(data_dir, config_dir)
-    server = ServerProcess(data_dir, config_dir, tmp_path / "server.log", token, extra_env=FAST_RETRIES).start()
-    try:
+@pytest.fixture(name="own_server")
+def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with own_server(tmp_path, FAST_RECOVERY) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _tokens(server: ServerProcess) -> dict[str, str]:
@@ -64,12 +49,11 @@ def _central_packages(client: Client, group: str) -> list[m.PackageOut]:
 
 def test_promotions_killed_at_random_points_complete_exactly_once(own_server: ServerProcess) -> None:
     tokens = _tokens(own_server)
-    rng = random.Random(int.from_bytes(os.urandom(4)))
+    crasher = Crasher(own_server)
     group = "crash"
     with Client(own_server.url, tokens["lena"]) as lena:
         lena.create_group("ml-dev", group, readers=[CENTRAL])
     sources: list[str] = []
-    delays = []
     for round_ in range(1, ROUNDS + 1):
         with Client(own_server.url, tokens["sam"]) as sam, Client(own_server.url, tokens["lena"]) as lena:
             model = sam.upload_artifact("ml-dev", skops_model())
@@ -79,18 +63,15 @@ def test_promotions_killed_at_random_points_complete_exactly_once(own_server: Se
                 m.ArtifactIn(path="weights.bin", sha256=weights.sha256)]))
             lena.approve("ml-dev", group, package.version, f"round {round_}")
             sources.append(f"crn:charter:ml-dev:registry:model-package/{group}/{package.version}")
-        delay = rng.uniform(0.0, 0.4)
-        delays.append(round(delay, 3))
-        time.sleep(delay)
-        own_server.kill()
-        own_server.start()
+        crasher.kill_and_restart(0.0, 0.4)
 
     with Client(own_server.url, tokens["mei"]) as mei:
-        deadline = time.monotonic() + 60
-        while len(_central_packages(mei, f"{group}-ml-dev")) < ROUNDS and time.monotonic() < deadline:
-            time.sleep(0.1)
-        central = _central_packages(mei, f"{group}-ml-dev")
-        assert sorted(p.origin or "" for p in central) == sorted(sources), f"kill delays {delays}"
+        def all_there() -> list[m.PackageOut] | None:
+            found = _central_packages(mei, f"{group}-ml-dev")
+            return found if len(found) >= ROUNDS else None
+
+        central = eventually(all_there, f"{ROUNDS} central packages ({crasher})")
+        assert sorted(p.origin or "" for p in central) == sorted(sources), str(crasher)
         assert [p.version for p in central] == list(range(1, ROUNDS + 1))
         for package in central:
             for artifact in package.artifacts:
@@ -111,4 +92,4 @@ def test_promotions_killed_at_random_points_complete_exactly_once(own_server: Se
     with Client(own_server.url, own_server.admin_token) as admin:
         stuck = [d for account in ("ml-dev", CENTRAL) for d in admin.deliveries(account)
                  if d.status not in ("succeeded",)]
-        assert stuck == [], f"kill delays {delays}"
+        assert stuck == [], str(crasher)

@@ -176,3 +176,49 @@ def test_a_step_that_imports_only_the_standard_library_is_forked_from_the_bare_s
         assert warm.preload_for(step_job(code_dir, "warm:loaded")) == ("xml.dom.minidom",)
     finally:
         warm.close()
+
+
+def test_a_step_requested_just_before_the_server_died_dies_with_the_fork_server(code_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """The server killed with a request still in the pipe: the fork server forks the step, cannot
+    say so (broken pipe) and must end that step as it ends the others, not leave it running."""
+    import json
+    import subprocess
+    import sys
+
+    from charter.adapters.executors.local import _environment
+
+    job = step_job(code_dir, "steps:hang", outputs={"child": "artifact"})
+    spec = Path(job.output_dir).parent / "spec.json"
+    Path(job.output_dir).mkdir(parents=True)
+    spec.write_text(json.dumps({"code_dir": job.code_dir, "entry_point": job.entry_point, "kind": job.kind,
+                                "inputs": job.inputs, "outputs": job.outputs, "output_dir": job.output_dir}))
+    server = subprocess.Popen([sys.executable, "-m", "charter.adapters.executors.step_runner", "--serve"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              env=_environment(), start_new_session=True)
+    assert server.stdin is not None and server.stdout is not None
+    server.stdout.close()  # the server's end is gone before the answer comes
+    server.stdin.write(json.dumps(["1", str(spec), job.log_path, job.run_id, job.step]).encode() + b"\n")
+    server.stdin.flush()
+    server.wait(30)
+    server.stdin.close()
+    log = Path(job.log_path)
+    deadline = time.monotonic() + 5  # had the step survived, it would have said so by then
+    while time.monotonic() < deadline and "now sleeping" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    survivors = [p for p in _processes_in(spec.parent) if process_alive(p)]
+    assert survivors == [] and "now sleeping" not in (log.read_text() if log.exists() else ""), \
+        "the step forked for the dead server's request went on running"
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Processes whose working directory is ``directory`` (a forked step and what it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cwd").resolve() == directory.resolve():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -285,3 +285,28 @@ def test_a_granted_dataset_is_read_as_the_starter_and_kept_as_lineage_of_the_run
     assert run.step("ingest").metrics["stats"] == {"rows": 3}
     reads = org.bus.handle(c.ListDatasetReads("data-governance", "bank-marketing"), org.identity("diego")).items
     assert [(r.run, r.reader, r.for_account) for r in reads] == [(run.id, "sam", "ml-dev")]
+
+
+class _Unreachable:
+    """An executor whose cluster cannot be reached: every attempt raises."""
+
+    max_parallel = 2
+    attempts = 0
+
+    def run_step(self, job: object, cancel: threading.Event) -> object:
+        self.attempts += 1
+        raise ConnectionAbortedError("Initialization failure from server: Starting Ray client server failed")
+
+
+def test_an_executor_that_raises_fails_the_step_and_the_run_with_the_reason_not_leaving_it_running(
+        org: Org) -> None:
+    runner = org.platform.pipelines
+    executor = _Unreachable()
+    runner.executor = executor  # type: ignore[assignment]
+    _create(org, FAILING, name="unreachable")
+    run = _run(org, _start(org, name="unreachable").id)
+    assert run.status is RunStatus.FAILED, run.reason
+    assert "the executor could not run the step: ConnectionAbortedError" in run.reason
+    failed = next(s for s in run.steps if s.status is StepStatus.FAILED)
+    assert executor.attempts == failed.attempts == 2  # retried as any failed attempt
+    assert "Starting Ray client server failed" in (failed.error or "")

@@ -857,6 +857,8 @@ class _Revision:
     status: RolloutStatus
     reason: str | None = None
     polls: int = 0
+    asked_for: str = ""
+    """The reason given to deploy or rollback."""
 
 
 @dataclass
@@ -884,12 +886,12 @@ class FakeEndpoints:
             raise PermissionDenied(f"{identity.principal} may not {operation} {endpoint} in {account}",
                                    policy="default-deny")
 
-    def _new(self, account: str, endpoint: str, package: str, status: RolloutStatus) -> int:
+    def _new(self, account: str, endpoint: str, package: str, status: RolloutStatus, reason: str) -> int:
         revisions = self.revisions.setdefault((account, endpoint), [])
         for earlier in revisions:
             if earlier.status is RolloutStatus.UPDATING:
                 earlier.status = RolloutStatus.SUPERSEDED
-        revision = _Revision(len(revisions) + 1, package, status)
+        revision = _Revision(len(revisions) + 1, package, status, asked_for=reason)
         revisions.append(revision)
         if status is RolloutStatus.IN_SERVICE:
             self.serving[(account, endpoint)] = revision.revision
@@ -897,7 +899,12 @@ class FakeEndpoints:
 
     def deploy(self, identity: Identity, account: str, endpoint: str, package: str, *, reason: str) -> int:
         self._check("deploy", identity, account, endpoint)
-        return self._new(account, endpoint, package, RolloutStatus.UPDATING)
+        return self._new(account, endpoint, package, RolloutStatus.UPDATING, reason)
+
+    def revision_for(self, identity: Identity, account: str, endpoint: str, reason: str) -> int | None:
+        self._check("revision_for", identity, account, endpoint)
+        return next((r.revision for r in reversed(self.revisions.get((account, endpoint), []))
+                     if r.asked_for == reason), None)
 
     def serving_package(self, account: str, endpoint: str) -> str | None:
         number = self.serving.get((account, endpoint))
@@ -945,4 +952,4 @@ class FakeEndpoints:
         previous = [r for r in revisions[: (number or 1) - 1] if r.status in (RolloutStatus.IN_SERVICE,)]
         if number is None or not previous:
             raise Conflict(f"endpoint {endpoint} in {account} has no previous configuration", earlier=len(earlier))
-        return self._new(account, endpoint, previous[-1].package, RolloutStatus.IN_SERVICE)
+        return self._new(account, endpoint, previous[-1].package, RolloutStatus.IN_SERVICE, reason)

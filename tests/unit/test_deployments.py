@@ -324,3 +324,73 @@ def test_a_launch_whose_prod_account_is_not_production_is_refused_naming_the_fie
 def test_an_unknown_integration_test_setting_is_refused_at_launch(road: Road) -> None:
     with pytest.raises(ValidationError, match="integration_tests"):
         road.launch(integration_tests={"min_acuracy": 0.9})
+
+
+class _Died(BaseException):
+    """The server dying (SIGKILL): nothing after the call that it interrupted runs."""
+
+
+class _DiesAfter(FakeEndpoints):
+    """FakeEndpoints whose server dies right after one chosen call went through."""
+
+    die_after: str = ""
+
+    def deploy(self, identity, account, endpoint, package, *, reason):  # type: ignore[no-untyped-def]
+        number = super().deploy(identity, account, endpoint, package, reason=reason)
+        if self.die_after == "deploy":
+            self.die_after = ""
+            raise _Died
+        return number
+
+    def rollback(self, identity, account, endpoint, *, reason):  # type: ignore[no-untyped-def]
+        number = super().rollback(identity, account, endpoint, reason=reason)
+        if self.die_after == "rollback":
+            self.die_after = ""
+            raise _Died
+        return number
+
+
+def _dies_then_resumes(world: World, endpoints: _DiesAfter, call: str) -> None:
+    """A runner dies right after ``call`` (before it noted what it asked for); once its claim ran
+    out another takes the execution up."""
+    endpoints.die_after = call
+    dead = DeploymentRunner(world.bus, endpoints, rollout_poll_seconds=0.001, owner="dead", lease_seconds=30)
+    with pytest.raises(_Died):
+        dead.run_until_idle()
+    world.clock.advance(seconds=31)
+    DeploymentRunner(world.bus, endpoints, rollout_poll_seconds=0.001, owner="next").run_until_idle()
+
+
+def test_a_server_killed_between_asking_for_a_revision_and_noting_it_does_not_deploy_twice(
+        road: Road, world: World) -> None:
+    endpoints = _DiesAfter(allowed={"deployment-bot"})
+    road.launch()
+    road.start(road.central_package())
+    _dies_then_resumes(world, endpoints, "deploy")
+    e = road.execution()
+    assert e.status is ExecutionStatus.AWAITING_APPROVAL, e.reason
+    assert [r.revision for r in endpoints.revisions[("ml-test", PIPELINE)]] == [1]
+    assert e.stage(DEPLOY_TEST).details["revision"] == 1
+
+
+def test_a_server_killed_between_asking_for_a_rollback_and_noting_it_does_not_roll_back_twice(
+        road: Road, world: World) -> None:
+    endpoints = _DiesAfter(allowed={"deployment-bot"})
+    runner = DeploymentRunner(world.bus, endpoints, rollout_poll_seconds=0.001, owner="first")
+    _awaiting(road, runner)
+    road.approve_card()
+    road.as_("grace", c.DecideDeployment(CENTRAL, PIPELINE, "Approved", "validated"))
+    runner.run_until_idle()
+    first = road.execution().package
+    road.start(road.central_package(version=2))
+    runner.run_until_idle()
+    road.approve_card()
+    road.as_("grace", c.DecideDeployment(CENTRAL, PIPELINE, "Approved", "validated"))
+    runner.run_until_idle()
+    road.as_("mei", c.RollbackDeployment(CENTRAL, PIPELINE, "complaints from support"))
+    _dies_then_resumes(world, endpoints, "rollback")
+    e = road.execution()
+    assert e.status is ExecutionStatus.ROLLED_BACK and e.rollbacks[-1]["ok"] is True, e.reason
+    # Revisions 1 and 2 the two releases, 3 the one rollback: a second would have served v2 again.
+    assert len(endpoints.revisions[("ml-prod", PIPELINE)]) == 3
+    assert endpoints.serving_package("ml-prod", PIPELINE) == first

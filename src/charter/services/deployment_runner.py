@@ -295,12 +295,19 @@ class _Run:
 
     def deploy(self, name: str, account: str) -> None:
         endpoint, ops = self.pipeline.endpoint, self.runner.endpoints
-        revision = self.execution.stage(name).details.get("revision")
+        stage = self.execution.stage(name)
+        revision = stage.details.get("revision")
         if revision is None:
             previous = self._previous_production() if name == DEPLOY_PROD else None
+            attempt = int(stage.details.get("attempts", 1))
+            reason = (f"deployment {self.pipeline.name} execution {self.execution.id}: {name}"
+                      + (f" (attempt {attempt})" if attempt > 1 else ""))
             try:
-                revision = ops.deploy(self.identity, account, endpoint, self.execution.package,
-                                      reason=f"deployment {self.pipeline.name} execution {self.execution.id}: {name}")
+                # A server that died after asking for the revision but before noting its number
+                # left it on the endpoint: it is found by its reason, not asked for twice.
+                revision = ops.revision_for(self.identity, account, endpoint, reason)
+                if revision is None:
+                    revision = ops.deploy(self.identity, account, endpoint, self.execution.package, reason=reason)
             except CharterError as error:
                 self.fail(name, f"{account} refused the deploy of {endpoint}: {error.type_name}: {error.message}")
                 return
@@ -477,14 +484,20 @@ class _Run:
             self.update(lambda e: e.succeed(SMOKE_PROD, self.clock.now(), invocations=len(calls), latency_ms=calls),
                         SMOKE_PROD)
             return
-        outcome = self.roll_back(f"smoke test of execution {self.execution.id} failed: {problem}")
+        attempt = int(self.execution.stage(SMOKE_PROD).details.get("attempts", 1))
+        outcome = self.roll_back(f"smoke test of execution {self.execution.id} failed (attempt {attempt})")
         self.fail(SMOKE_PROD, f"{problem}; {outcome['summary']}", rollback=outcome, latency_ms=calls)
 
     def roll_back(self, reason: str) -> dict[str, Any]:
-        """Return production to its previous configuration and wait until that is in service."""
+        """Return production to its previous configuration and wait until that is in service. The
+        rollback is asked for once: resumed after its server died, it finds its revision by its
+        reason (a second rollback would bring back what the first took out of service)."""
         account, endpoint = self.pipeline.prod_account, self.pipeline.endpoint
+        ops = self.runner.endpoints
         try:
-            revision = self.runner.endpoints.rollback(self.identity, account, endpoint, reason=reason)
+            revision = ops.revision_for(self.identity, account, endpoint, reason)
+            if revision is None:
+                revision = ops.rollback(self.identity, account, endpoint, reason=reason)
         except CharterError as error:
             return {"ok": False, "summary": f"rolling production back failed: {error.type_name}: {error.message}"}
         deadline = time.monotonic() + self.runner.rollout_timeout
@@ -505,7 +518,8 @@ class _Run:
 
     def operator_rollback(self) -> None:
         request = self.execution.rollbacks[-1]
-        outcome = self.roll_back(f"requested by {request['requested_by']}: {request['reason']}")
+        outcome = self.roll_back(f"rollback {len(self.execution.rollbacks)} of execution {self.execution.id}, "
+                                 f"requested by {request['requested_by']}: {request['reason']}"[:2000])
         ok = bool(outcome.pop("ok"))
         self.update(lambda e: e.rolled_back(self.clock.now(), ok, **({} if ok else {"error": outcome["summary"]}),
                                             **outcome), None)

@@ -52,6 +52,13 @@ class BusEndpointOperations:
         found: Endpoint = self.bus.handle(c.GetEndpoint(account, endpoint), identity)
         return rollout_of(found, revision)
 
+    def revision_for(self, identity: Identity, account: str, endpoint: str, reason: str) -> int | None:
+        try:
+            found: Endpoint = self.bus.handle(c.GetEndpoint(account, endpoint), identity)
+        except NotFound:
+            return None
+        return next((r.number for r in reversed(found.revisions) if r.reason == reason), None)
+
     def invoke(self, identity: Identity, account: str, endpoint: str,
                payload: dict[str, Any]) -> dict[str, Any]:
         return invoke(self.bus, account, endpoint, payload, identity=identity)

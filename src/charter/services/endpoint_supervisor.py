@@ -15,6 +15,7 @@ Nothing here writes to the database per request."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -121,6 +122,9 @@ class EndpointSupervisor:
         self._capture_since: dict[tuple[str, str], float] = {}
         self._capture_lock = threading.Lock()
         self._warmed = False
+        self._looked = threading.Event()
+        """Set once a first round has looked at the store (and begun bringing endpoints back)."""
+        self._bringing_back: set[tuple[str, str]] = set()
 
     @property
     def warmed(self) -> bool:
@@ -139,6 +143,7 @@ class EndpointSupervisor:
                 self.reconcile()
             except Exception:  # noqa: BLE001 - one bad round must not stop the supervisor
                 log.exception("an endpoint reconciliation round failed")
+            self._looked.set()  # even after a bad round: requests do not wait for a second one
             self._wake.wait(self.settings.poll_seconds)
             self._wake.clear()
         self.close()
@@ -182,6 +187,7 @@ class EndpointSupervisor:
             removed = [self._routes.pop(k) for k in gone] + [self._pending.pop(k) for k in stale]
         for group in removed:
             group.stop()
+        self._looked.set()
         self._restart_dead()
         self.flush_captures()
 
@@ -192,6 +198,8 @@ class EndpointSupervisor:
                 return
             group = _Group(endpoint.account, endpoint.name, revision)
             self._pending[key] = group
+            if not record:
+                self._bringing_back.add((endpoint.account, endpoint.name))
         threading.Thread(target=self._rollout, args=(group, record), daemon=True,
                          name=f"charter-rollout-{endpoint.name}-{revision.number}").start()
 
@@ -212,6 +220,8 @@ class EndpointSupervisor:
             took = self._still_serving(group)
         with self._lock:
             self._pending.pop(key, None)
+            if not record:
+                self._bringing_back.discard((group.account, group.endpoint))
             old = None
             if ok and took:
                 old = self._routes.get((group.account, group.endpoint))
@@ -336,8 +346,48 @@ class EndpointSupervisor:
 
     # --- invocations ---------------------------------------------------------------------------
 
+    def _serving_now(self, account: str, endpoint: str) -> tuple[_Group | None, bool]:
+        """The workers that serve the endpoint here, and whether a request should wait for them:
+        before the first round has looked at the store, or while the revision that serves is being
+        brought back after a start (its workers loading)."""
+        key = (account, endpoint)
+        with self._lock:
+            return self._routes.get(key), not self._looked.is_set() or key in self._bringing_back
+
+    def _still_coming(self, account: str, endpoint: str, deadline: float) -> bool:
+        """Whether to wait on; a ServiceUnavailable once the bring-back took longer than a rollout may."""
+        if time.monotonic() <= deadline and not self._stop.is_set():
+            return True
+        with self._lock:
+            coming = (account, endpoint) in self._bringing_back
+        if coming:
+            raise ServiceUnavailable(f"endpoint {endpoint!r} in {account} is being brought back after a "
+                                     "restart (its workers are loading); retry shortly",
+                                     account=account, endpoint=endpoint)
+        return False
+
+    def _group(self, account: str, endpoint: str) -> _Group | None:
+        """The serving workers; right after a start the request waits for the bring-back (as long as
+        a rollout may take) instead of being told the endpoint serves nothing."""
+        deadline = time.monotonic() + self.settings.rollout_timeout_seconds
+        while True:
+            group, wait = self._serving_now(account, endpoint)
+            if group is not None or not wait or not self._still_coming(account, endpoint, deadline):
+                return group
+            time.sleep(0.02)
+
+    async def _agroup(self, account: str, endpoint: str) -> _Group | None:
+        """``_group`` on the event loop: it waits without blocking the loop."""
+        deadline = time.monotonic() + self.settings.rollout_timeout_seconds
+        while True:
+            group, wait = self._serving_now(account, endpoint)
+            if group is not None or not wait or not self._still_coming(account, endpoint, deadline):
+                return group
+            await asyncio.sleep(0.02)
+
     def invoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
-        call = self._route(account, endpoint, payload)
+        started = time.perf_counter()
+        call = self._call(account, endpoint, self._group(account, endpoint), payload, started)
         try:
             for replica in self._in_turn(call):
                 try:
@@ -352,7 +402,8 @@ class EndpointSupervisor:
             raise
 
     async def ainvoke(self, account: str, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
-        call = self._route(account, endpoint, payload)
+        started = time.perf_counter()
+        call = self._call(account, endpoint, await self._agroup(account, endpoint), payload, started)
         try:
             for replica in self._in_turn(call):
                 try:
@@ -366,12 +417,10 @@ class EndpointSupervisor:
             self._failed(call)
             raise
 
-    def _route(self, account: str, endpoint: str, payload: dict[str, Any]) -> _Call:
-        """Route one invocation: the serving revision, a variant by weight, the rows checked
+    def _call(self, account: str, endpoint: str, group: _Group | None, payload: dict[str, Any],
+              started: float) -> _Call:
+        """One invocation routed: a variant of the serving revision by weight, the rows checked
         against the variant's signature (a ValidationError counts as a failed request)."""
-        started = time.perf_counter()
-        with self._lock:
-            group = self._routes.get((account, endpoint))
         if group is None:
             raise NotFound(f"endpoint {endpoint!r} in {account} serves nothing (it does not exist, or no "
                            "revision of it is in service yet)", account=account, endpoint=endpoint)

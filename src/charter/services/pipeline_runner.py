@@ -660,7 +660,13 @@ class _Execution:
             timeout_seconds=step.timeout_seconds)
         step_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        result = self.runner.executor.run_step(job, self.cancel)
+        try:
+            result = self.runner.executor.run_step(job, self.cancel)
+        except Exception as error:  # noqa: BLE001 - the executor itself broke (a cluster unreachable ...)
+            # A failed attempt with the reason (retried as any), never a run left Running for good.
+            log.exception("run %s step %s attempt %d: the executor failed", self.run.id, step.name, attempt)
+            result = StepResult(False, {}, {}, error=f"the executor could not run the step: "
+                                                     f"{type(error).__name__}: {error}"[:2000])
         log.debug("run %s step %s attempt %d took %.3f s", self.run.id, step.name, attempt,
                   time.monotonic() - started)
         return result

@@ -696,6 +696,12 @@ class EndpointOperations(Protocol):
 
     def rollout(self, identity: Identity, account: str, endpoint: str, revision: int) -> Rollout: ...
 
+    def revision_for(self, identity: Identity, account: str, endpoint: str, reason: str) -> int | None:
+        """The latest revision of the endpoint made with exactly ``reason`` (by ``deploy`` or
+        ``rollback``), None when there is none or no endpoint: how a deployment resumed after its
+        server died finds the revision it had asked for before it could note the number."""
+        ...
+
     def invoke(self, identity: Identity, account: str, endpoint: str,
                payload: dict[str, Any]) -> dict[str, Any]:
         """One invocation, ``{"instances": [[...], ...]}`` or ``{"inputs": {"col": [...]}}``;

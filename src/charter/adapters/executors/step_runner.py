@@ -180,9 +180,27 @@ def serve() -> int:
     out = sys.stdout
     answers = sys.stdout.fileno()
 
-    def answer(line: str) -> None:
-        out.write(line + "\n")
-        out.flush()
+    def answer(line: str) -> bool:
+        """Tell the server; False when it is gone (its end of the pipe closed)."""
+        try:
+            out.write(line + "\n")
+            out.flush()
+        except OSError:  # BrokenPipeError: the server was killed
+            return False
+        return True
+
+    def server_gone() -> int:
+        # The server is gone (stopped, or killed): the steps it started die with it, so that a
+        # resumed run's new attempt never races the old one. Also when the server died with a
+        # request still in the pipe: the step just forked for it dies too.
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)  # one forked so recently it has no group of its own yet
+        with contextlib.suppress(OSError):  # nothing more can be said: no broken pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 0
 
     while True:
         ready, _, _ = select.select([stdin, wake_r], [], [])
@@ -195,16 +213,12 @@ def serve() -> int:
                 break
             if pid == 0:
                 break
-            answer(f"{children.pop(pid)} exited {os.waitstatus_to_exitcode(status)}")
+            if not answer(f"{children.pop(pid)} exited {os.waitstatus_to_exitcode(status)}"):
+                return server_gone()
         if stdin in ready:
             data = os.read(stdin, 65536)
             if not data:
-                # The server is gone (stopped, or killed): the steps it started die with it, so that
-                # a resumed run's new attempt never races the old one.
-                for pid in children:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGKILL)
-                return 0
+                return server_gone()
             pending += data
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
@@ -213,7 +227,8 @@ def serve() -> int:
                 if pid == 0:
                     _child(request, answers)
                 children[pid] = request[0]
-                answer(f"{request[0]} started {pid}")
+                if not answer(f"{request[0]} started {pid}"):
+                    return server_gone()
 
 
 def preload(modules: list[str]) -> None:

@@ -262,12 +262,12 @@ def _write(path: str, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _child(job: dict[str, Any]) -> None:
+def _child(job: dict[str, Any], template_pid: int) -> None:
     """In the forked worker: its own session and output, then serve; never returns."""
     code = 1
     try:
         os.setsid()
-        _die_with_parent()
+        _die_with_parent(template_pid)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 1)
@@ -282,7 +282,7 @@ def _child(job: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(template_pid: int) -> None:
     """On Linux, end with the template: a server killed outright leaves no worker behind (the
     template itself ends when the server's end of its standard input closes)."""
     if not sys.platform.startswith("linux"):
@@ -291,12 +291,15 @@ def _die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the template ended before the call took effect
+        # The template ended before the call took effect: the worker was handed to a reaper
+        # (init, or a subreaper such as a container's or a service manager's, not always pid 1).
+        if os.getppid() != template_pid:
             os._exit(1)
 
 
 def template() -> int:
     _preload()
+    template_pid = os.getpid()
     out = sys.stdout
     stdin = sys.stdin.fileno()
     buffer = b""
@@ -317,7 +320,7 @@ def template() -> int:
                 job = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(job)
+                    _child(job, template_pid)
                 report({"started": job["id"], "pid": pid})
         while True:
             try:
