@@ -9,8 +9,9 @@
   served by ``mlflow models serve`` (no authentication):
     POST /invocations  {"instances": [[30 floats]]}
 
-Closed-loop load (benchmarks/_loadgen.py, a process of its own) at concurrency 1, 10 and 64:
-throughput and p50/p99 latency, and Charter's ratios to MLflow.
+Closed-loop load (benchmarks/_loadgen.py, a process of its own) at concurrency 1, 10 and 64, after
+one uncounted second of invocations on each side: throughput and p50/p99 latency, and Charter's
+ratios to MLflow.
 
     python benchmarks/bench_serving.py [--seconds 5] [--mlflow PATH]
 """
@@ -177,6 +178,11 @@ def run(seconds: float = 5.0, clients: tuple[int, ...] = CONCURRENCY, mlflow: st
             except (RuntimeError, subprocess.SubprocessError) as error:
                 out["mlflow"] = {"skipped": f"mlflow models serve did not start: {error}"}
         try:
+            # One second of invocations first on each side, not counted: both servers' first
+            # requests (imports on first use, caches, the workers' first predictions) are not served.
+            loadgen(charter.spec(1, 1.0))
+            if peer is not None:
+                loadgen(peer.spec(1, 1.0))
             for n in clients:
                 log(f"serving: charter, {n} clients")
                 out["charter"][str(n)] = _figures(loadgen(charter.spec(n, seconds)))
