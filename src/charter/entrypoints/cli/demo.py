@@ -45,8 +45,10 @@ T = TypeVar("T")
 
 class GoldenPath:
     def __init__(self, url: str, admin: Client, say: Say, status: Callable[[str], Any],
-                 checkpoint: Callable[[], None] = lambda: None) -> None:
+                 checkpoint: Callable[[], None] = lambda: None, patience: float = 120.0) -> None:
         self.url = url
+        self.patience = patience
+        """How long a training run, the promotion or a deployment may take before the walk fails."""
         self.checkpoint = checkpoint
         self.admin = admin
         self.say = say
@@ -160,7 +162,7 @@ class GoldenPath:
         client = self.clients[who]
         with self.step(who, f"waits for run {run_id}: ingest -> train -> evaluate -> condition -> register") as s:
             run = _poll(lambda: client.pipeline_run(DEV, run_id), lambda r: r.status not in RUNNING,
-                        what=f"run {run_id} to finish", timeout=120)
+                        what=f"run {run_id} to finish", timeout=self.patience)
             if run.status != "Succeeded":
                 failed = [f"{st.name}: {st.error}" for st in run.steps if st.error]
                 raise RuntimeError(f"run {run_id} ended {run.status}: {run.reason} {'; '.join(failed)}")
@@ -176,7 +178,8 @@ class GoldenPath:
     def _promotion(self) -> None:
         mei = self.clients["mei"]
         with self.step("promotion-bot", "promotes the approval into the central registry (event -> rule -> handler)") as s:
-            central = _poll(lambda: mei.package(CENTRAL, "churn-ml-dev", 1), what="the central package churn-ml-dev/1")
+            central = _poll(lambda: mei.package(CENTRAL, "churn-ml-dev", 1), what="the central package churn-ml-dev/1",
+                            timeout=self.patience)
             s["detail"] = f"{CENTRAL}: churn-ml-dev/{central.version} {central.status}, origin {central.origin}"
             self.outcome.facts["central_package"] = f"churn-ml-dev/{central.version}"
         with self.step("mei", "checks the copied artifacts against their digests") as s:
@@ -206,7 +209,8 @@ class GoldenPath:
         with self.step("deployment-bot", f"deploys to {TEST} and runs the integration tests") as s:
             execution = _at_approval(_poll(lambda: mei.deployment_execution(CENTRAL, DEPLOY),
                                            lambda e: e.status not in BEFORE_APPROVAL,
-                                           what="the deployment to reach its production approval", timeout=120))
+                                           what="the deployment to reach its production approval",
+                                           timeout=self.patience))
             serving = _stage(execution, "deploy-test")
             tests = _stage(execution, "integration-tests")
             self.outcome.facts["approval_to_test_serving_s"] = round(
@@ -236,7 +240,7 @@ class GoldenPath:
         with self.step("grace", "approves production (deploy-prod, then the smoke test)") as s:
             grace.approve_deployment(CENTRAL, DEPLOY, "validated")
             done = _poll(lambda: grace.deployment_execution(CENTRAL, DEPLOY), lambda e: e.status not in UNFINISHED,
-                         what="the deployment to finish", timeout=120)
+                         what="the deployment to finish", timeout=self.patience)
             if done.status != "Succeeded":
                 raise RuntimeError(f"the deployment ended {done.status}: {done.reason}")
             s["detail"] = " -> ".join(f"{st.name} {_seconds(st.started_at, st.finished_at)}" for st in done.stages)
