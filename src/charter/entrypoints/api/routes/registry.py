@@ -91,9 +91,10 @@ async def register_package(account: AccountName, group: GroupName, body: m.Packa
 
 
 @router.get(PACKAGES, response_model=m.Page[m.PackageOut])
-def list_packages(account: AccountName, group: GroupName, caller: CallerDep, page: PageDep,
-                  status: Annotated[str | None, Query(max_length=32)] = None) -> m.Page[m.PackageOut]:
-    return convert.page(caller(c.ListModelPackages(account, group, status, page)), convert.package)
+async def list_packages(account: AccountName, group: GroupName, caller: CallerDep, page: PageDep,
+                        status: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+    found = await in_thread(caller, c.ListModelPackages(account, group, status, page))
+    return json_response(convert.page(found, convert.package))
 
 
 @router.get(PACKAGES + "/latest", response_model=m.PackageOut)
