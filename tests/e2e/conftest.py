@@ -10,8 +10,19 @@ from pathlib import Path
 import pytest
 
 from charter.client.client import Client
+from tests.integration.test_webhooks import Receiver
 
-from .support import ACME_YAML, PERSONAS, CliResult, ServerProcess, charter_env, init_org, run_cli
+from .support import (
+    ACME_YAML,
+    FAST_RECOVERY,
+    PERSONAS,
+    CliResult,
+    ServerProcess,
+    charter_env,
+    init_org,
+    own_server,
+    run_cli,
+)
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +126,20 @@ def cli(server: ServerProcess, cli_config: Path) -> Callable[..., CliResult]:
         return run_cli(list(args), charter_env(cli_config, **extra))
 
     return run
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback webhook receiver (the crash tests count the events delivered to it)."""
+    made = Receiver()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def crash_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (the session's is never killed), recovering fast from a kill."""
+    with own_server(tmp_path, FAST_RECOVERY) as server:
+        yield server

@@ -12,28 +12,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from charter.client import models as m
 from charter.client.client import Client
 from charter.entrypoints.cli.apply_products import publish_declared
 from charter.examples import acme_file
-from tests.integration.test_webhooks import Receiver
+from tests.integration.test_webhooks import Receiver  # the type of the e2e `receiver` fixture
 from tests.models import skops_model, training_data
 
 from .support import (
     ACME_YAML,
-    FAST_RECOVERY,
     Crasher,
     ServerProcess,
     descendants,
     eventually,
-    own_server,
     rule_block,
     with_rules,
 )
@@ -51,19 +46,6 @@ SIGNATURE = m.SignatureIn(inputs=[m.ColumnIn(name="f0", dtype="double"), m.Colum
                           outputs=[m.ColumnIn(name="label", dtype="long")])
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-@pytest.fixture(name="own_server")
-def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(tmp_path, FAST_RECOVERY) as server:
-        yield server
 
 
 def _central_package_approved(server: ServerProcess, tokens: dict[str, str]) -> None:
@@ -109,32 +91,32 @@ def _event_key(event: dict[str, Any]) -> tuple[str, str, str | None, str | None]
 
 
 def test_a_deployment_killed_at_random_points_succeeds_once_with_nothing_doubled_or_orphaned(
-        own_server: ServerProcess, receiver: Receiver) -> None:
-    with Client(own_server.url, own_server.admin_token) as admin:
+        crash_server: ServerProcess, receiver: Receiver) -> None:
+    with Client(crash_server.url, crash_server.admin_token) as admin:
         admin.apply(with_rules(ACME_YAML.read_text(), rule_block(CENTRAL, RULE, [EXECUTION_EVENTS], receiver.url)))
         tokens = {name: admin.create_token(name).secret for name in PERSONAS}
-    _central_package_approved(own_server, tokens)
-    crasher = Crasher(own_server)
+    _central_package_approved(crash_server, tokens)
+    crasher = Crasher(crash_server)
     workers_reaped: list[str] = []
 
     def at(*statuses: str) -> bool:
-        found = _execution(own_server, tokens["mei"])
+        found = _execution(crash_server, tokens["mei"])
         return found is not None and found.status in statuses
 
     def kill_until(done: Any, kills: int) -> None:
         for _ in range(kills):
             if done():
                 return
-            assert own_server.process is not None
-            workers_reaped.extend(c for c in descendants(own_server.process.pid).values() if "serving.worker" in c)
+            assert crash_server.process is not None
+            workers_reaped.extend(c for c in descendants(crash_server.process.pid).values() if "serving.worker" in c)
             crasher.kill_and_restart(0.5, 4.0)
 
     kill_until(lambda: at("AwaitingApproval", "Failed"), KILLS_BEFORE_APPROVAL)
-    waiting = eventually(lambda: _execution(own_server, tokens["mei"]) if at("AwaitingApproval", "Failed") else None,
+    waiting = eventually(lambda: _execution(crash_server, tokens["mei"]) if at("AwaitingApproval", "Failed") else None,
                          f"the execution waits for the approval ({crasher})", timeout=180, every=0.2)
     assert waiting.status == "AwaitingApproval", (waiting.reason, str(crasher))
 
-    with Client(own_server.url, tokens["mei"]) as mei, Client(own_server.url, tokens["grace"]) as grace:
+    with Client(crash_server.url, tokens["mei"]) as mei, Client(crash_server.url, tokens["grace"]) as grace:
         card = mei.model_card(CENTRAL, CENTRAL_GROUP)
         document = yaml.safe_load((acme_file().resolve().parent / "card.yaml").read_text())
         mei.edit_model_card(CENTRAL, CENTRAL_GROUP, document, summary="complete", expected_version=card.latest_version)
@@ -143,14 +125,14 @@ def test_a_deployment_killed_at_random_points_succeeds_once_with_nothing_doubled
         grace.approve_deployment(CENTRAL, PIPELINE, "validated")
 
     kill_until(lambda: at("Succeeded", "Failed"), KILLS_AFTER_APPROVAL)
-    done = eventually(lambda: _execution(own_server, tokens["mei"]) if at("Succeeded", "Failed") else None,
+    done = eventually(lambda: _execution(crash_server, tokens["mei"]) if at("Succeeded", "Failed") else None,
                       f"the execution ends ({crasher})", timeout=180, every=0.2)
     assert done.status == "Succeeded", (done.reason, [(s.name, s.status, s.reason) for s in done.stages], str(crasher))
     assert [s.status for s in done.stages] == ["Succeeded"] * 5
 
-    with Client(own_server.url, tokens["mei"]) as mei:  # an ML engineer in both accounts
+    with Client(crash_server.url, tokens["mei"]) as mei:  # an ML engineer in both accounts
         assert len(list(mei.deployment_executions(CENTRAL, PIPELINE))) == 1  # one execution per trigger
-        assert own_server.process is not None
+        assert crash_server.process is not None
         for account in (TEST, PROD):
             endpoint = mei.endpoint(account, PIPELINE)
             assert [r.revision for r in endpoint.revisions] == [1], (account, endpoint.revisions, str(crasher))
@@ -158,16 +140,16 @@ def test_a_deployment_killed_at_random_points_succeeds_once_with_nothing_doubled
             # the workers that serve are the restarted server's own, none of a killed one
             pids = eventually(lambda a=account: [w.pid for w in mei.endpoint(a, PIPELINE).workers
                                                  if w.serving and w.state == "ready"], f"{account} workers")
-            assert set(pids) <= set(descendants(own_server.process.pid)) and not set(pids) & set(crasher.reaped)
+            assert set(pids) <= set(descendants(crash_server.process.pid)) and not set(pids) & set(crasher.reaped)
         answer = mei.invoke_endpoint(PROD, PIPELINE, {"instances": [[0.0, 1.0], [1.0, 0.0]]})
         assert len(answer.predictions) == 2 and answer.revision == 1
 
-    with Client(own_server.url, tokens["arthur"]) as arthur:
+    with Client(crash_server.url, tokens["arthur"]) as arthur:
         assert arthur.audit_verify().ok
         audited = Counter(_audit_key(r) for action in ("deployments:StageStateChanged",
                                                        "deployments:ExecutionStateChanged")
                           for r in arthur.audit_records(account=CENTRAL, action=action))
-    with Client(own_server.url, own_server.admin_token) as admin:
+    with Client(crash_server.url, crash_server.admin_token) as admin:
         def delivered() -> list[m.DeliveryOut] | None:
             found = [d for d in admin.deliveries(CENTRAL) if d.rule == RULE]
             return found if len(found) >= audited.total() and all(d.status == "succeeded" for d in found) else None

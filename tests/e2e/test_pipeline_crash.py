@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from charter.client import models as m
 from charter.client.client import Client
-from tests.integration.test_webhooks import Receiver
+from tests.integration.test_webhooks import Receiver  # the type of the e2e `receiver` fixture
 
 from .support import (
     ACME_YAML,
-    FAST_RECOVERY,
     Crasher,
     ServerProcess,
     eventually,
-    own_server,
     pipeline_archive,
     rule_block,
     with_rules,
@@ -82,19 +76,6 @@ def register(model, group, seed, outputs):
 '''
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-@pytest.fixture(name="own_server")
-def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(tmp_path, FAST_RECOVERY) as server:
-        yield server
 
 
 def _audit_key(record: m.AuditRecordOut) -> tuple[str, str, int | None]:
@@ -112,27 +93,27 @@ def _event_key(event: dict[str, Any]) -> tuple[str, str, int | None]:
 
 
 def test_pipeline_runs_killed_at_random_points_end_with_nothing_lost_or_doubled(
-        own_server: ServerProcess, receiver: Receiver) -> None:
-    with Client(own_server.url, own_server.admin_token) as admin:
+        crash_server: ServerProcess, receiver: Receiver) -> None:
+    with Client(crash_server.url, crash_server.admin_token) as admin:
         admin.apply(with_rules(ACME_YAML.read_text(), rule_block("ml-dev", RULE, [RUN_EVENTS, STEP_EVENTS],
                                                                   receiver.url)))
         tokens = {name: admin.create_token(name).secret for name in ("lena", "arthur")}
-    with Client(own_server.url, tokens["lena"]) as lena:
+    with Client(crash_server.url, tokens["lena"]) as lena:
         lena.create_group("ml-dev", GROUP)
         lena.create_pipeline("ml-dev", "crashing", pipeline_archive(DEFINITION, STEPS))
         runs = {lena.start_pipeline("ml-dev", "crashing", {"seed": str(i), "group": GROUP}).id: str(i)
                 for i in range(RUNS)}
 
-    crasher = Crasher(own_server)
+    crasher = Crasher(crash_server)
 
     def all_ended() -> bool:
-        with Client(own_server.url, tokens["lena"]) as client:
+        with Client(crash_server.url, tokens["lena"]) as client:
             return all(client.pipeline_run("ml-dev", r).status not in ("Pending", "Running") for r in runs)
 
     crasher.kill_until(all_ended, kills=KILLS, low=0.3, high=3.0)
     eventually(all_ended, f"every run ended ({crasher})", timeout=120, every=0.2)
 
-    with Client(own_server.url, tokens["lena"]) as lena:
+    with Client(crash_server.url, tokens["lena"]) as lena:
         ended = {r: lena.pipeline_run("ml-dev", r) for r in runs}
         packages = list(lena.packages("ml-dev", GROUP))
         for run_id, run in ended.items():
@@ -151,13 +132,13 @@ def test_pipeline_runs_killed_at_random_points_end_with_nothing_lost_or_doubled(
         assert len({p.lineage.run for p in packages if p.lineage}) == len(packages), str(crasher)
         assert any(run.status == "Succeeded" for run in ended.values()), str(crasher)
 
-    with Client(own_server.url, tokens["arthur"]) as arthur:
+    with Client(crash_server.url, tokens["arthur"]) as arthur:
         assert arthur.audit_verify().ok
         audited = Counter(_audit_key(r) for action in ("pipelines:StartPipelineRun", "pipelines:RunStateChanged",
                                                        "pipelines:StepStateChanged", "pipelines:RunResumed")
                           for r in arthur.audit_records(account="ml-dev", action=action))
 
-    with Client(own_server.url, own_server.admin_token) as admin:
+    with Client(crash_server.url, crash_server.admin_token) as admin:
         def delivered() -> list[m.DeliveryOut] | None:
             mine = [d for d in admin.deliveries("ml-dev") if d.rule == RULE]
             return mine if len(mine) >= audited.total() and all(d.status == "succeeded" for d in mine) else None

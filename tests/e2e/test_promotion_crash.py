@@ -12,26 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from charter.client import models as m
 from charter.client.client import Client
 from tests.models import skops_model
 
-from .support import ACME_YAML, FAST_RECOVERY, Crasher, ServerProcess, eventually, own_server
+from .support import ACME_YAML, Crasher, ServerProcess, eventually
 
 CENTRAL = "ml-shared-services"
 ROUNDS = 6
 ARTIFACT_BYTES = 6 * 1024 * 1024
 
-
-@pytest.fixture(name="own_server")
-def _own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with own_server(tmp_path, FAST_RECOVERY) as server:
-        yield server
 
 
 def _tokens(server: ServerProcess) -> dict[str, str]:
@@ -47,15 +38,15 @@ def _central_packages(client: Client, group: str) -> list[m.PackageOut]:
         return []
 
 
-def test_promotions_killed_at_random_points_complete_exactly_once(own_server: ServerProcess) -> None:
-    tokens = _tokens(own_server)
-    crasher = Crasher(own_server)
+def test_promotions_killed_at_random_points_complete_exactly_once(crash_server: ServerProcess) -> None:
+    tokens = _tokens(crash_server)
+    crasher = Crasher(crash_server)
     group = "crash"
-    with Client(own_server.url, tokens["lena"]) as lena:
+    with Client(crash_server.url, tokens["lena"]) as lena:
         lena.create_group("ml-dev", group, readers=[CENTRAL])
     sources: list[str] = []
     for round_ in range(1, ROUNDS + 1):
-        with Client(own_server.url, tokens["sam"]) as sam, Client(own_server.url, tokens["lena"]) as lena:
+        with Client(crash_server.url, tokens["sam"]) as sam, Client(crash_server.url, tokens["lena"]) as lena:
             model = sam.upload_artifact("ml-dev", skops_model())
             weights = sam.upload_artifact("ml-dev", os.urandom(ARTIFACT_BYTES))
             package = sam.register_package("ml-dev", group, m.PackageCreate(format="skops", artifacts=[
@@ -65,7 +56,7 @@ def test_promotions_killed_at_random_points_complete_exactly_once(own_server: Se
             sources.append(f"crn:charter:ml-dev:registry:model-package/{group}/{package.version}")
         crasher.kill_and_restart(0.0, 0.4)
 
-    with Client(own_server.url, tokens["mei"]) as mei:
+    with Client(crash_server.url, tokens["mei"]) as mei:
         def all_there() -> list[m.PackageOut] | None:
             found = _central_packages(mei, f"{group}-ml-dev")
             return found if len(found) >= ROUNDS else None
@@ -82,14 +73,14 @@ def test_promotions_killed_at_random_points_complete_exactly_once(own_server: Se
         assert sorted(documented) == sorted(
             f"crn:charter:{CENTRAL}:registry:model-package/{p.group}/{p.version}" for p in central)
 
-    root = own_server.data_dir / "artifacts" / CENTRAL / "sha256"
+    root = crash_server.data_dir / "artifacts" / CENTRAL / "sha256"
     for blob in root.rglob("*"):
         if blob.is_file():
             assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, blob
 
-    with Client(own_server.url, tokens["arthur"]) as arthur:
+    with Client(crash_server.url, tokens["arthur"]) as arthur:
         assert arthur.audit_verify().ok
-    with Client(own_server.url, own_server.admin_token) as admin:
+    with Client(crash_server.url, crash_server.admin_token) as admin:
         stuck = [d for account in ("ml-dev", CENTRAL) for d in admin.deliveries(account)
                  if d.status not in ("succeeded",)]
         assert stuck == [], str(crasher)
