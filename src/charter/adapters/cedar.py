@@ -1,7 +1,8 @@
 """The policy engine on Cedar (cedarpy): the default set plus the organization's own policies.
 
 Parsing is the expensive part, so the compiled PolicySet is cached per org policy revision and the
-action hierarchy is parsed once; a decision then only adds the principal and resource entities.
+action hierarchy is parsed once, as one small store per action (the action and its groups); a
+decision then only adds the principal and resource entities to its action's store.
 
 A decision is a pure function of the policy set and the request (every entity is built from the
 request alone), so decisions are also remembered, keyed on the policy revision and everything the
@@ -37,15 +38,14 @@ def _uid(kind: str, ident: str) -> dict[str, str]:
     return {"type": f"{NS}::{kind}", "id": ident}
 
 
-def _action_entities() -> list[dict[str, Any]]:
-    groups = {g for action in Action for g in action.groups}
+def _action_entities(action: Action) -> list[dict[str, Any]]:
+    """The action and the groups it belongs to: all a decision about it needs of the action
+    hierarchy (groups hold no groups). A store of these few entities, not of every action, is what
+    each decision copies when it adds its principal and resource."""
     entities: list[dict[str, Any]] = [
-        {"uid": _uid("Action", str(g)), "attrs": {}, "parents": []} for g in sorted(groups)]
-    for action in Action:
-        entities.append(
-            {"uid": _uid("Action", str(action)), "attrs": {},
-             "parents": [_uid("Action", str(g)) for g in action.groups]}
-        )
+        {"uid": _uid("Action", str(g)), "attrs": {}, "parents": []} for g in sorted(action.groups)]
+    entities.append({"uid": _uid("Action", str(action)), "attrs": {},
+                     "parents": [_uid("Action", str(g)) for g in action.groups]})
     return entities
 
 
@@ -74,7 +74,8 @@ class CedarPolicyEngine:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._compiled: _Compiled | None = None
-        self._actions = cedarpy.Entities.from_json_str(json.dumps(_action_entities()))
+        self._actions = {action: cedarpy.Entities.from_json_str(json.dumps(_action_entities(action)))
+                         for action in Action}
         self._decisions: dict[tuple[Any, ...], Decision] = {}
 
     def _policy_set(self, revision: int, load: Callable[[], Sequence[OrgPolicy]]) -> _Compiled:
@@ -114,7 +115,7 @@ class CedarPolicyEngine:
             "attrs": {**request.resource.attrs, "account": request.resource.account},
             "parents": [],
         }
-        entities = self._actions.with_added_json_str(json.dumps([principal, resource]))
+        entities = self._actions[request.action].with_added_json_str(json.dumps([principal, resource]))
         result = cedarpy.is_authorized(
             {
                 "principal": principal["uid"],
