@@ -154,7 +154,8 @@ class Batcher:
             rows += len(request["rows"])
         if batch:
             self._batch(requests, batch, answers)
-        return [a for a in answers if a is not None]
+        # Every request was answered above (by itself or in a batch): one answer per request, in order.
+        return [a if a is not None else {"ok": False, "kind": "request", "error": "not answered"} for a in answers]
 
     def _batch(self, requests: list[dict[str, Any]], batch: list[int], answers: list[dict[str, Any] | None]) -> None:
         if len(batch) > 1 and self.batchable:
