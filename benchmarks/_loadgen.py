@@ -21,6 +21,10 @@ a value an earlier one returned (register a version, then approve that version):
          "json": {"comment": "load {n}"}, "headers": {"authorization": "Bearer B"},
          "expect": [200]}]}
 
+A step may give ``paths`` (a list) instead of ``path``: operation ``n`` requests
+``paths[n % len(paths)]``, so that reads can range over keys chosen beforehand (random versions,
+random cursors) without the generator knowing what they mean.
+
 ``capture`` names a value of the response's JSON by its dotted path (``model_version.version``);
 ``{version}`` in a later step's path or body is replaced by it. ``max_requests`` then counts
 operations; an operation is timed from its first request to the end of its last, and counts as an
@@ -101,8 +105,11 @@ class _Connection:
 def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
     if "steps" in spec:
         return list(spec["steps"])
-    step = {"name": spec["path"], "method": spec["method"], "path": spec["path"],
+    step = {"name": spec.get("name", spec.get("path")), "method": spec["method"],
             "expect": spec.get("expect", [200, 201])}
+    for key in ("path", "paths"):
+        if key in spec:
+            step[key] = spec[key]
     if "json" in spec:
         step["json"] = spec["json"]
     return [step]
@@ -135,7 +142,7 @@ def main() -> int:
         t0 = time.perf_counter_ns()
         for step, expect in zip(steps, expects, strict=True):
             body = _fill(step["json"], n, captured) if "json" in step else None
-            path = _fill(step["path"], n, captured)
+            path = _fill(step["paths"][n % len(step["paths"])] if "paths" in step else step["path"], n, captured)
             s0 = time.perf_counter_ns()
             try:
                 status, content = http.request(step["method"], path, body, step.get("headers"))

@@ -1,4 +1,4 @@
-"""The per-process cache of principals, bindings and accounts: served only under the org state
+"""The per-process cache of tokens, principals, bindings and accounts: served only under the org state
 revision it was read at, so every change takes effect on the next request, in this process and in
 another one sharing the database."""
 
@@ -39,7 +39,7 @@ def _statements(platform: Platform) -> list[str]:
     return seen
 
 
-def test_a_repeated_request_reads_no_principal_binding_or_account_rows(org: Org) -> None:
+def test_a_repeated_request_reads_no_token_principal_binding_or_account_rows(org: Org) -> None:
     lena = org.bearer("lena")
     org.bus.handle(c.ListModelPackageGroups("ml-dev", c.PageRequest(None, 10)), bearer=lena)
     seen = _statements(org.platform)
@@ -47,7 +47,7 @@ def test_a_repeated_request_reads_no_principal_binding_or_account_rows(org: Org)
     tables = " ".join(seen)
     assert "FROM organization" in tables
     assert "FROM principals" not in tables and "FROM role_bindings" not in tables
-    assert "FROM accounts" not in tables
+    assert "FROM accounts" not in tables and "FROM api_tokens" not in tables
 
 
 def test_a_removed_binding_is_refused_on_the_next_request(org: Org) -> None:

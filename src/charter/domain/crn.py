@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from charter.errors import ValidationError
@@ -10,6 +11,8 @@ SERVICES = frozenset(
     {"org", "iam", "catalog", "data", "pipelines", "registry", "cards", "events",
      "deployments", "endpoints", "audit"}
 )
+
+_SEPARATOR = re.compile(r"[:/ \t\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,7 @@ class CRN:
         if self.service not in SERVICES:
             raise ValidationError(f"unknown CRN service {self.service!r}", service=self.service)
         for part in (self.account, self.type, self.name, self.version):
-            if part is not None and (not part or any(c in part for c in ":/ \t\n")):
+            if part is not None and (not part or _SEPARATOR.search(part)):
                 raise ValidationError(f"invalid CRN component {part!r}")
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,12 @@ from charter.domain.registry import (
 )
 
 g, p = t.model_package_groups.c, t.model_packages.c
+# A package's columns in the order ``_package`` unpacks them: a row read by position costs a
+# fraction of one read by column name (16 names a row, 51 rows a page).
+_PACKAGE_COLUMNS = (p.account, p.group, p.version, p.status, p.format, p.artifacts, p.lineage, p.signature,
+                    p.metrics, p.sample_payload, p.description, p.tags, p.origin, p.history, p.created_at)
+assert len(_PACKAGE_COLUMNS) == len(t.model_packages.c), "a model_packages column _package does not read"
+_PACKAGES = select(*_PACKAGE_COLUMNS)
 
 _ALLOCATE = (
     update(t.model_package_groups)
@@ -32,11 +39,15 @@ _GROUP = select(t.model_package_groups).where(and_(g.account == bindparam("a"), 
 _SAVE_DECISION = update(t.model_packages).where(and_(
     p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v"),
 )).values(status=bindparam("s"), history=bindparam("h"))
-_PACKAGE = select(t.model_packages).where(
+_PACKAGE = _PACKAGES.where(
     and_(p.account == bindparam("a"), p.group == bindparam("g"), p.version == bindparam("v")))
-_BY_ORIGIN = select(t.model_packages).where(and_(p.account == bindparam("a"), p.origin == bindparam("o")))
+_BY_ORIGIN = _PACKAGES.where(and_(p.account == bindparam("a"), p.origin == bindparam("o")))
+# A page of a group's packages after a version (0: from the first), optionally of one status.
+_LIST = (_PACKAGES.where(and_(p.account == bindparam("a"), p.group == bindparam("g"), p.version > bindparam("after")))
+         .order_by(p.version).limit(bindparam("limit")))
+_LIST_IN_STATUS = _LIST.where(p.status == bindparam("s"))
 _LATEST = (
-    select(t.model_packages)
+    _PACKAGES
     .where(and_(p.account == bindparam("a"), p.group == bindparam("g"), p.status == bindparam("s")))
     .order_by(p.version.desc())
     .limit(1)
@@ -52,25 +63,26 @@ def _columns(specs: list[dict[str, str]]) -> tuple[ColumnSpec, ...]:
     return tuple(ColumnSpec(c["name"], c["dtype"]) for c in specs)
 
 
-def _package(row: Row[Any]) -> ModelPackage:
-    lineage = row.lineage
+def _package(row: Sequence[Any]) -> ModelPackage:
+    (account, group, version, status, model_format, artifacts, lineage, signature, metrics, sample_payload,
+     description, tags, origin, history, created_at) = row
     return ModelPackage(
-        account=row.account, group=row.group, version=row.version,
-        format=ModelFormat(row.format),
-        artifacts=tuple(Artifact(a["path"], a["size"], a["sha256"]) for a in row.artifacts),
+        account=account, group=group, version=version,
+        format=ModelFormat(model_format),
+        artifacts=tuple(Artifact(a["path"], a["size"], a["sha256"]) for a in artifacts),
         lineage=Lineage(lineage["registered_by"], lineage.get("run"), lineage.get("run_started_by"),
                         tuple(lineage.get("datasets", ())), lineage.get("product_version"),
                         tuple((k, v) for k, v in lineage.get("parameters", ()))),
-        created_at=row.created_at,
-        status=ApprovalStatus(row.status),
-        signature=(Signature(_columns(row.signature["inputs"]), _columns(row.signature["outputs"]))
-                   if row.signature else None),
-        metrics=tuple((k, float(v)) for k, v in row.metrics),
-        sample_payload=row.sample_payload,
-        description=row.description,
-        tags=tuple((k, v) for k, v in row.tags),
-        origin=row.origin,
-        history=tuple(_change(h) for h in row.history),
+        created_at=created_at,
+        status=ApprovalStatus(status),
+        signature=(Signature(_columns(signature["inputs"]), _columns(signature["outputs"]))
+                   if signature else None),
+        metrics=tuple((k, float(v)) for k, v in metrics),
+        sample_payload=sample_payload,
+        description=description,
+        tags=tuple((k, v) for k, v in tags),
+        origin=origin,
+        history=tuple(_change(h) for h in history),
     )
 
 
@@ -148,13 +160,12 @@ class SqlRegistryRepository:
 
     def list_packages(self, account: str, group: str, after: int | None, limit: int,
                       status: ApprovalStatus | None = None) -> list[ModelPackage]:
-        q = (select(t.model_packages).where(and_(p.account == account, p.group == group))
-             .order_by(p.version).limit(limit))
-        if after is not None:
-            q = q.where(p.version > after)
-        if status is not None:
-            q = q.where(p.status == str(status))
-        return [_package(r) for r in self.conn.execute(q)]
+        params = {"a": account, "g": group, "after": after or 0, "limit": limit}
+        if status is None:
+            rows = self.conn.execute(_LIST, params).all()
+        else:
+            rows = self.conn.execute(_LIST_IN_STATUS, {**params, "s": str(status)}).all()
+        return [_package(r) for r in rows]
 
     def latest_package(self, account: str, group: str, status: ApprovalStatus) -> ModelPackage | None:
         row = self.conn.execute(_LATEST, {"a": account, "g": group, "s": str(status)}).first()

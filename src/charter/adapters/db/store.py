@@ -32,6 +32,7 @@ from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.deployments import SqlDeploymentRepository
 from charter.adapters.db.endpoints import SqlEndpointRepository
+from charter.adapters.db.engine import read_only
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.pipelines import SqlPipelineRepository
 from charter.adapters.db.projects import SqlProjectRepository
@@ -61,6 +62,8 @@ from charter.domain.org import (
 from charter.domain.plan import builtin_roles
 
 T = TypeVar("T")
+
+AUDIT_PAGE = 2000  # audit records read at a time by a walk of the whole trail
 
 # The statements on every request's path are built once: constructing a SQLAlchemy statement costs
 # more than SQLite takes to run it.
@@ -145,7 +148,7 @@ class SqlOrgRepository(_Repo):
         self._org, self._revision = Organization(row.name, row.created_at, row.policy_revision), row.state_revision
         return self._org
 
-    def _cached(self, key: tuple[str, str], load: Callable[[], T]) -> T:
+    def cached(self, key: tuple[str, str], load: Callable[[], T]) -> T:
         if self.cache is None or self._changed:
             return load()
         if self._revision is None and self._read_org() is None:
@@ -153,8 +156,9 @@ class SqlOrgRepository(_Repo):
         assert self._revision is not None
         return self.cache.get(self._revision, key, load)
 
-    def _touch(self) -> None:
-        """Every write to the org's state bumps its revision, once per transaction."""
+    def touch(self) -> None:
+        """Every write to the org's state bumps its revision, once per transaction (the token
+        repository's writes too: tokens are served from the same cache)."""
         if not self._changed:
             self._changed = True
             self.conn.execute(_BUMP_STATE)
@@ -165,12 +169,12 @@ class SqlOrgRepository(_Repo):
         return self._read_org()
 
     def add_org(self, org: Organization) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(insert(t.organization).values(
             id=1, name=org.name, created_at=org.created_at, policy_revision=org.policy_revision))
 
     def set_policy_revision(self, revision: int) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(update(t.organization).where(t.organization.c.id == 1).values(policy_revision=revision))
 
     def load_state(self) -> OrgState:
@@ -192,7 +196,7 @@ class SqlOrgRepository(_Repo):
         )
 
     def get_account(self, name: str) -> Account | None:
-        return self._cached(("account", name), lambda: self._load_account(name))
+        return self.cached(("account", name), lambda: self._load_account(name))
 
     def _load_account(self, name: str) -> Account | None:
         row = self.conn.execute(_ACCOUNT, {"name": name}).first()
@@ -205,7 +209,7 @@ class SqlOrgRepository(_Repo):
         return [_account(r) for r in self.conn.execute(q)]
 
     def get_principal(self, name: str) -> Principal | None:
-        return self._cached(("principal", name), lambda: self._load_principal(name))
+        return self.cached(("principal", name), lambda: self._load_principal(name))
 
     def _load_principal(self, name: str) -> Principal | None:
         row = self.conn.execute(_PRINCIPAL, {"name": name}).first()
@@ -218,7 +222,7 @@ class SqlOrgRepository(_Repo):
         return [_principal(r) for r in self.conn.execute(q)]
 
     def roles_of(self, principal: str) -> dict[str, set[str]]:
-        cached = self._cached(("roles", principal), lambda: self._load_roles(principal))
+        cached = self.cached(("roles", principal), lambda: self._load_roles(principal))
         return {account: set(roles) for account, roles in cached.items()}  # callers may change theirs
 
     def _load_roles(self, principal: str) -> dict[str, frozenset[str]]:
@@ -239,63 +243,63 @@ class SqlOrgRepository(_Repo):
         return [OrgPolicy(r.id, r.text, r.description) for r in rows]
 
     def put_unit(self, unit: OrgUnit) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.org_units, "name",
                 {"name": unit.name, "parent": unit.parent, "description": unit.description})
 
     def put_account(self, account: Account) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.accounts, "name", {
             "name": account.name, "kind": str(account.kind),
             "stage": str(account.stage) if account.stage else None,
             "ou": account.ou, "description": account.description})
 
     def put_principal(self, principal: Principal) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.principals, "name", {
             "name": principal.name, "kind": str(principal.kind),
             "display_name": principal.display_name, "email": principal.email})
 
     def put_role(self, role: RoleDefinition) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.roles, "name", {"name": role.name, "description": role.description})
 
     def delete_role(self, name: str) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(delete(t.roles).where(t.roles.c.name == name))
 
     def add_binding(self, binding: RoleBinding) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(insert(t.role_bindings).values(
             principal=binding.principal, account=binding.account, role=binding.role,
             managed_by=binding.managed_by))
 
     def delete_binding(self, binding: RoleBinding) -> None:
-        self._touch()
+        self.touch()
         b = t.role_bindings.c
         self.conn.execute(delete(t.role_bindings).where(
             and_(b.principal == binding.principal, b.account == binding.account, b.role == binding.role)))
 
     def put_policy(self, policy: OrgPolicy) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.policies, "id",
                 {"id": policy.id, "text": policy.text, "description": policy.description})
 
     def delete_policy(self, policy_id: str) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(delete(t.policies).where(t.policies.c.id == policy_id))
 
     def put_bus_policy(self, policy: BusPolicy) -> None:
-        self._touch()
+        self.touch()
         _upsert(self.conn, t.event_bus_policies, "account",
                 {"account": policy.account, "allow": list(policy.allow), "managed_by": policy.managed_by})
 
     def delete_bus_policy(self, account: str) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(delete(t.event_bus_policies).where(t.event_bus_policies.c.account == account))
 
     def put_rule(self, rule: EventRule) -> None:
-        self._touch()
+        self.touch()
         self.delete_rule(rule.account, rule.name)
         self.conn.execute(insert(t.event_rules).values(
             account=rule.account, name=rule.name, pattern=rule.pattern,
@@ -303,7 +307,7 @@ class SqlOrgRepository(_Repo):
             enabled=rule.enabled, managed_by=rule.managed_by))
 
     def delete_rule(self, account: str, name: str) -> None:
-        self._touch()
+        self.touch()
         r = t.event_rules.c
         self.conn.execute(delete(t.event_rules).where(and_(r.account == account, r.name == name)))
 
@@ -313,7 +317,7 @@ class SqlOrgRepository(_Repo):
         return [_rule(row) for row in rows]
 
     def put_blueprint(self, blueprint: Blueprint) -> None:
-        self._touch()
+        self.touch()
         self.delete_blueprint(blueprint.name)
         self.conn.execute(insert(t.blueprints).values(
             name=blueprint.name, kind=str(blueprint.kind),
@@ -321,7 +325,7 @@ class SqlOrgRepository(_Repo):
             description=blueprint.description, baseline=blueprint.to_document()))
 
     def delete_blueprint(self, name: str) -> None:
-        self._touch()
+        self.touch()
         self.conn.execute(delete(t.blueprints).where(t.blueprints.c.name == name))
 
 
@@ -331,13 +335,25 @@ def _token(row: Row[Any]) -> ApiToken:
 
 
 class SqlTokenRepository(_Repo):
+    """Tokens are read on every request, so they are served from the org cache: every write here
+    bumps the org's state revision in the same transaction, and a revoked token is refused at its
+    next request, in this process and in every other one."""
+
+    def __init__(self, conn: Connection, org: SqlOrgRepository) -> None:
+        super().__init__(conn)
+        self.org = org
+
     def add(self, token: ApiToken) -> None:
+        self.org.touch()
         self.conn.execute(_INSERT_TOKEN, {
             "id": token.id, "principal": token.principal, "secret_hash": token.secret_hash,
             "description": token.description, "created_at": token.created_at,
             "created_by": token.created_by, "expires_at": token.expires_at, "revoked_at": token.revoked_at})
 
     def get(self, token_id: str) -> ApiToken | None:
+        return self.org.cached(("token", token_id), lambda: self._load(token_id))
+
+    def _load(self, token_id: str) -> ApiToken | None:
         row = self.conn.execute(_TOKEN, {"id": token_id}).first()
         return _token(row) if row else None
 
@@ -350,6 +366,7 @@ class SqlTokenRepository(_Repo):
         return [_token(r) for r in self.conn.execute(q)]
 
     def revoke(self, token_id: str, at: datetime) -> None:
+        self.org.touch()
         self.conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(revoked_at=at))
 
 
@@ -479,12 +496,18 @@ class SqlAuditRepository(_Repo):
         c = t.audit_records.c
         columns = [type_coerce(col, Text).label(col.name) if col.name in ("time", "details") else col
                    for col in t.audit_records.columns]
-        result = self.conn.execution_options(yield_per=2000).execute(select(*columns).order_by(c.seq))
-        for row in result:
-            try:
-                yield _record_from_text(row)
-            except (ValueError, TypeError) as error:
-                yield UnreadableRecord(int(row.seq), f"a field no longer parses: {error}")
+        # In pages of 2,000 by sequence number rather than through one server-side cursor, which
+        # PostgreSQL opens only inside a transaction (read-only units of work there hold none). The
+        # trail is append-only and its numbers are taken one writer at a time, so the pages join up.
+        page = select(*columns).where(c.seq > bindparam("after")).order_by(c.seq).limit(AUDIT_PAGE)
+        after = -1
+        while rows := self.conn.execute(page, {"after": after}).all():
+            for row in rows:
+                try:
+                    yield _record_from_text(row)
+                except (ValueError, TypeError) as error:
+                    yield UnreadableRecord(int(row.seq), f"a field no longer parses: {error}")
+            after = int(rows[-1].seq)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         self.conn.execute(insert(t.audit_checkpoints).values(
@@ -550,10 +573,10 @@ class SqlUnitOfWork:
     def _open(self) -> Self:
         self._conn = self.engine.connect()
         if self.readonly:
-            self._conn = self._conn.execution_options(charter_readonly=True)
+            self._conn = read_only(self._conn)
         self._conn.begin()
         self.org = SqlOrgRepository(self._conn, self._org_cache)
-        self.tokens = SqlTokenRepository(self._conn)
+        self.tokens = SqlTokenRepository(self._conn, self.org)
         self.sessions = SqlSessionRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn, self._audit_heads, self.after_commit)
         self.outbox = SqlOutboxRepository(self._conn)

@@ -130,24 +130,37 @@ def blob(b: BlobInfo) -> m.BlobOut:
     return m.BlobOut(account=b.account, sha256=b.sha256, size=b.size)
 
 
-def package(p: ModelPackage) -> m.PackageOut:
+def package_document(p: ModelPackage) -> dict[str, Any]:
+    """A package as ``PackageOut``'s JSON, built as plain data: the registry's reads answer with
+    it straight (pydantic-core serializes it as the model would, without validating 50 models a
+    page); ``package`` validates the same data into the model."""
     signature = None if p.signature is None else {
         "inputs": [{"name": c.name, "dtype": c.dtype} for c in p.signature.inputs],
         "outputs": [{"name": c.name, "dtype": c.dtype} for c in p.signature.outputs]}
     lineage = p.lineage
-    return m.PackageOut(
-        account=p.account, group=p.group, version=p.version, status=p.status.value, format=str(p.format),
-        artifacts=[m.ArtifactOut(path=a.path, size=a.size, sha256=a.sha256) for a in p.artifacts],
-        signature=signature, metrics=dict(p.metrics), sample_payload=p.sample_payload,
-        description=p.description, tags=dict(p.tags), origin=p.origin,
-        lineage=m.LineageOut(registered_by=lineage.registered_by, run=lineage.run,
-                             run_started_by=lineage.run_started_by, datasets=list(lineage.datasets),
-                             product_version=lineage.product_version, parameters=dict(lineage.parameters)),
-        history=[m.StatusChangeOut(status=str(h.status), previous=str(h.previous) if h.previous else None,
-                                   actor=h.actor, comment=h.comment, time=h.time, digests=list(h.digests))
-                 for h in p.history],
-        created_at=p.created_at, crn=str(p.crn),
-    )
+    return {
+        "account": p.account, "group": p.group, "version": p.version, "status": p.status.value,
+        "format": p.format.value,
+        "artifacts": [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in p.artifacts],
+        "signature": signature, "metrics": dict(p.metrics), "sample_payload": p.sample_payload,
+        "description": p.description, "tags": dict(p.tags), "origin": p.origin,
+        "lineage": {"registered_by": lineage.registered_by, "run": lineage.run,
+                    "run_started_by": lineage.run_started_by, "datasets": list(lineage.datasets),
+                    "product_version": lineage.product_version, "parameters": dict(lineage.parameters)},
+        "history": [{"status": h.status.value, "previous": h.previous.value if h.previous else None,
+                     "actor": h.actor, "comment": h.comment, "time": h.time, "digests": list(h.digests)}
+                    for h in p.history],
+        "created_at": p.created_at, "crn": str(p.crn),
+    }
+
+
+def package(p: ModelPackage) -> m.PackageOut:
+    return m.PackageOut.model_validate(package_document(p))
+
+
+def page_document(result: Page[Any], item: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """A service page as the JSON of ``m.Page``, from plain-data items (``package_document``)."""
+    return {"items": [item(x) for x in result.items], "next_cursor": encode_cursor(result.next_after)}
 
 
 def model_card(card: ModelCard, version: int | None = None) -> m.ModelCardOut:

@@ -6,7 +6,9 @@
   and cancel scopes, which costs twice as much per request;
 - ``json_response`` serializes the wire model once, with pydantic's own serializer; returning a
   ``Response`` keeps FastAPI from validating the model a second time before it serializes it. The
-  route keeps its ``response_model`` for the OpenAPI document.
+  route keeps its ``response_model`` for the OpenAPI document. Given plain data already in the
+  wire model's shape (``convert.package_document``), it serializes that with the same serializer,
+  which writes what the model would.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pydantic_core
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -33,6 +36,6 @@ async def in_thread(fn: Callable[..., T], *args: object) -> T:
     return await loop.run_in_executor(_POOL, functools.partial(context.run, fn, *args))
 
 
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
-    return Response(model.model_dump_json().encode(), status_code=status_code,
-                    media_type="application/json")
+def json_response(model: BaseModel | dict[str, Any], status_code: int = 200) -> Response:
+    body = model.model_dump_json().encode() if isinstance(model, BaseModel) else pydantic_core.to_json(model)
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -87,14 +87,14 @@ async def register_package(account: AccountName, group: GroupName, body: m.Packa
         description=body.description, tags=tuple(body.tags.items()), run=lineage.run,
         run_started_by=lineage.run_started_by, datasets=tuple(lineage.datasets),
         product_version=lineage.product_version, parameters=tuple(lineage.parameters.items())))
-    return json_response(convert.package(package), 201)
+    return json_response(convert.package_document(package), 201)
 
 
 @router.get(PACKAGES, response_model=m.Page[m.PackageOut])
 async def list_packages(account: AccountName, group: GroupName, caller: CallerDep, page: PageDep,
                         status: Annotated[str | None, Query(max_length=32)] = None) -> Response:
     found = await in_thread(caller, c.ListModelPackages(account, group, status, page))
-    return json_response(convert.page(found, convert.package))
+    return json_response(convert.page_document(found, convert.package_document))
 
 
 @router.get(PACKAGES + "/latest", response_model=m.PackageOut)
@@ -102,24 +102,24 @@ async def get_latest_package(account: AccountName, group: GroupName, caller: Cal
                              status: Annotated[str, Query(max_length=32)] = "Approved") -> Response:
     """The newest version in a status: by default the latest approved one, as deployments use it."""
     package = await in_thread(caller, c.GetLatestModelPackage(account, group, status))
-    return json_response(convert.package(package))
+    return json_response(convert.package_document(package))
 
 
 @router.get(PACKAGES + "/{version}", response_model=m.PackageOut)
 async def get_package(account: AccountName, group: GroupName, version: Version, caller: CallerDep) -> Response:
     package = await in_thread(caller, c.GetModelPackage(account, group, version))
-    return json_response(convert.package(package))
+    return json_response(convert.package_document(package))
 
 
 @router.post(PACKAGES + "/{version}/approve", response_model=m.PackageOut)
 async def approve_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
                           caller: CallerDep) -> Response:
     package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Approved", body.comment))
-    return json_response(convert.package(package))
+    return json_response(convert.package_document(package))
 
 
 @router.post(PACKAGES + "/{version}/reject", response_model=m.PackageOut)
 async def reject_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
                          caller: CallerDep) -> Response:
     package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Rejected", body.comment))
-    return json_response(convert.package(package))
+    return json_response(convert.package_document(package))
