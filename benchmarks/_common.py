@@ -155,7 +155,8 @@ def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
     """One closed-loop load run in a process of its own (no GIL shared with the server under
     test); ``{"error": ...}`` when the generator failed."""
     script = Path(__file__).with_name("_loadgen.py")
-    completed = subprocess.run([sys.executable, str(script), json.dumps(spec)], capture_output=True,
+    # The spec goes in on stdin: a list of paths can outgrow what one argument may hold (128 KiB).
+    completed = subprocess.run([sys.executable, str(script), "-"], input=json.dumps(spec), capture_output=True,
                                text=True, timeout=spec["duration"] + 90, check=False)
     if completed.returncode != 0:
         return {"error": completed.stderr[-800:]}

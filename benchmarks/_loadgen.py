@@ -6,8 +6,9 @@ with a server under test. Loopback only; bounded by a duration and a request cou
         "headers": {...}, "concurrency": 4, "duration": 5, "max_requests": 20000,
         "expect": [200, 201]}'
 
-``{n}`` in string values of the JSON body is replaced by a number unique to the request. Prints
-one JSON object: completed requests, errors, requests/s and latency percentiles (ms).
+``-`` instead of the JSON reads it from stdin. ``{n}`` in string values of the JSON body is
+replaced by a number unique to the request. Prints one JSON object: completed requests, errors,
+requests/s and latency percentiles (ms).
 
 An operation may also be several requests in a row, each with its own headers, a later one using
 a value an earlier one returned (register a version, then approve that version):
@@ -116,7 +117,7 @@ def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    spec = json.loads(sys.argv[1])
+    spec = json.loads(sys.stdin.read() if sys.argv[1] == "-" else sys.argv[1])
     # ``urls``: several servers behind no balancer; client i talks to urls[i % len(urls)].
     urls = list(spec.get("urls") or [spec["url"]])
     for url in urls:

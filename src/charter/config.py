@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         "model runtimes imported, about 200 MB) with the server, so that the first endpoint's workers start "
         "in a fraction of a second. false: it starts once an endpoint or a deployment pipeline exists.",
     )
+    opentelemetry: bool = Field(
+        default=False, description="FastAPI's native OpenTelemetry: a span and HTTP metrics for every "
+        "request, given to the tracer and meter providers the process configures (opentelemetry-sdk). "
+        "false: the API asks for no provider at all, which saves a look-up on every request.",
+    )
     invocation_decision_seconds: float = Field(
         default=1.0, ge=0, le=60, description="How long a server reuses an allowed invocation decision "
         "(the caller's credential, roles and the policies) for the same credential and endpoint. A change "

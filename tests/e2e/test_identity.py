@@ -23,9 +23,13 @@ from .support import ServerProcess
 
 
 def _set_column(server: ServerProcess, table: str, column: str, value: str, row_id: str) -> None:
-    """Move a credential's clock by editing the live database (the tier never sleeps for expiry)."""
+    """Move a credential's clock by editing the live database (the tier never sleeps for expiry).
+
+    The edit bumps the org's state revision, as every writer of the rows servers cache must
+    (adapters/db/orgcache.py): the server reads the token again on its next request."""
     with closing(sqlite3.connect(server.data_dir / "charter.db", timeout=30)) as db, db:
         db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (value, row_id))  # noqa: S608
+        db.execute("UPDATE organization SET state_revision = state_revision + 1")
 
 
 # --- whoami ---------------------------------------------------------------------------------------

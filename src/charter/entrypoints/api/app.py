@@ -48,6 +48,7 @@ def create_app(platform: Platform) -> FastAPI:
         # A redirect to the slash-less route would answer before any policy decision (which the
         # guard turns into a 500); a path with a stray slash is simply no route.
         redirect_slashes=False,
+        telemetry=None if platform.settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.platform = platform
     for router in ROUTERS:
