@@ -11,10 +11,10 @@ from charter import __version__
 from charter.bootstrap import Platform
 from charter.client.models import Health
 from charter.domain.commands import ReadMetrics
-from charter.entrypoints.api import errors
+from charter.entrypoints.api import errors, invocations
 from charter.entrypoints.api.deps import Caller
 from charter.entrypoints.api.fast import in_thread
-from charter.entrypoints.api.invocations import InvocationMiddleware
+from charter.entrypoints.api.fastlane import FastLane
 from charter.entrypoints.api.links import add_links
 from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
 from charter.entrypoints.api.routes import (
@@ -54,7 +54,8 @@ def create_app(platform: Platform) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     errors.install(app)
-    app.add_middleware(InvocationMiddleware, platform=platform)  # inside the guard (added after)
+    # inside the guard (added after it)
+    app.add_middleware(FastLane, platform=platform, lanes=(*invocations.LANES, *registry.LANES))
     app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes,
                        large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes))
 

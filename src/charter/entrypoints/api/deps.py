@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from charter.config import Settings
 from charter.domain.commands import Message, PageRequest
 from charter.entrypoints.api.convert import decode_cursor
 from charter.errors import ValidationError
@@ -51,7 +52,10 @@ async def page(
     limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
 ) -> PageRequest:
-    settings = request.app.state.platform.settings
+    return page_request(request.app.state.platform.settings, limit, cursor)
+
+
+def page_request(settings: Settings, limit: int | None, cursor: str | None) -> PageRequest:
     size = limit or settings.page_size_default
     if size > settings.page_size_max:
         raise ValidationError(f"limit may be at most {settings.page_size_max}", field="limit",

@@ -13,7 +13,8 @@ from charter.domain import commands as c
 from charter.domain.endpoints import Endpoint
 from charter.entrypoints.api import convert
 from charter.entrypoints.api.deps import CallerDep, PageDep, request_id
-from charter.entrypoints.api.invocations import bearer_of, invoke_endpoint
+from charter.entrypoints.api.fastlane import bearer_of
+from charter.entrypoints.api.invocations import invoke_endpoint
 
 router = APIRouter(tags=["endpoints"])
 AccountName = Annotated[str, Path(max_length=63)]

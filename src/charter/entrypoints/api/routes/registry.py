@@ -12,9 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.client import models as m
 from charter.domain import commands as c
+from charter.domain.registry import ModelPackage
 from charter.entrypoints.api import convert
-from charter.entrypoints.api.deps import CallerDep, PageDep
+from charter.entrypoints.api.deps import CallerDep, PageDep, page_request
 from charter.entrypoints.api.fast import in_thread, json_response
+from charter.entrypoints.api.fastlane import Call, Handler, Lane, path_pattern
+from charter.services.ports import Page
 
 router = APIRouter(tags=["registry"])
 AccountName = Annotated[str, Path(max_length=63)]
@@ -76,50 +79,113 @@ def download_artifact(account: AccountName, sha256: Annotated[str, Path(pattern=
         "content-length": str(download.info.size), "etag": f'"{download.info.sha256}"'})
 
 
-@router.post(PACKAGES, response_model=m.PackageOut, status_code=201)
-async def register_package(account: AccountName, group: GroupName, body: m.PackageCreate,
-                           caller: CallerDep) -> Response:
+def _register(account: str, group: str, body: m.PackageCreate) -> c.RegisterModelPackage:
     signature = body.signature.model_dump() if body.signature else None
     lineage = body.lineage
-    package = await in_thread(caller, c.RegisterModelPackage(
+    return c.RegisterModelPackage(
         account, group, body.format, tuple(c.ArtifactRef(a.path, a.sha256) for a in body.artifacts),
         signature=signature, metrics=tuple(body.metrics.items()), sample_payload=body.sample_payload,
         description=body.description, tags=tuple(body.tags.items()), run=lineage.run,
         run_started_by=lineage.run_started_by, datasets=tuple(lineage.datasets),
-        product_version=lineage.product_version, parameters=tuple(lineage.parameters.items())))
-    return json_response(convert.package_document(package), 201)
+        product_version=lineage.product_version, parameters=tuple(lineage.parameters.items()))
+
+
+def _package_response(package: ModelPackage, status_code: int = 200) -> Response:
+    return json_response(convert.package_document(package), status_code)
+
+
+def _page_response(found: Page[ModelPackage]) -> Response:
+    return json_response(convert.page_document(found, convert.package_document))
+
+
+@router.post(PACKAGES, response_model=m.PackageOut, status_code=201)
+async def register_package(account: AccountName, group: GroupName, body: m.PackageCreate,
+                           caller: CallerDep) -> Response:
+    return _package_response(await in_thread(caller, _register(account, group, body)), 201)
 
 
 @router.get(PACKAGES, response_model=m.Page[m.PackageOut])
 async def list_packages(account: AccountName, group: GroupName, caller: CallerDep, page: PageDep,
                         status: Annotated[str | None, Query(max_length=32)] = None) -> Response:
-    found = await in_thread(caller, c.ListModelPackages(account, group, status, page))
-    return json_response(convert.page_document(found, convert.package_document))
+    return _page_response(await in_thread(caller, c.ListModelPackages(account, group, status, page)))
 
 
 @router.get(PACKAGES + "/latest", response_model=m.PackageOut)
 async def get_latest_package(account: AccountName, group: GroupName, caller: CallerDep,
                              status: Annotated[str, Query(max_length=32)] = "Approved") -> Response:
     """The newest version in a status: by default the latest approved one, as deployments use it."""
-    package = await in_thread(caller, c.GetLatestModelPackage(account, group, status))
-    return json_response(convert.package_document(package))
+    return _package_response(await in_thread(caller, c.GetLatestModelPackage(account, group, status)))
 
 
 @router.get(PACKAGES + "/{version}", response_model=m.PackageOut)
 async def get_package(account: AccountName, group: GroupName, version: Version, caller: CallerDep) -> Response:
-    package = await in_thread(caller, c.GetModelPackage(account, group, version))
-    return json_response(convert.package_document(package))
+    return _package_response(await in_thread(caller, c.GetModelPackage(account, group, version)))
 
 
 @router.post(PACKAGES + "/{version}/approve", response_model=m.PackageOut)
 async def approve_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
                           caller: CallerDep) -> Response:
-    package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Approved", body.comment))
-    return json_response(convert.package_document(package))
+    decide = c.DecideModelPackage(account, group, version, "Approved", body.comment)
+    return _package_response(await in_thread(caller, decide))
 
 
 @router.post(PACKAGES + "/{version}/reject", response_model=m.PackageOut)
 async def reject_package(account: AccountName, group: GroupName, version: Version, body: m.DecisionIn,
                          caller: CallerDep) -> Response:
-    package = await in_thread(caller, c.DecideModelPackage(account, group, version, "Rejected", body.comment))
-    return json_response(convert.package_document(package))
+    decide = c.DecideModelPackage(account, group, version, "Rejected", body.comment)
+    return _package_response(await in_thread(caller, decide))
+
+
+# --- the same routes' lanes in front of the router (entrypoints/api/fastlane.py) ---------------
+
+async def _register_lane(call: Call) -> Response | None:
+    body = call.model(m.PackageCreate)
+    if body is None:
+        return None
+    return _package_response(await call.handle(_register(call.params[0], call.params[1], body)), 201)
+
+
+def _decide_lane(status: str) -> Handler:
+    async def decide(call: Call) -> Response | None:
+        body, version = call.model(m.DecisionIn), call.number(2)
+        if body is None or version is None:
+            return None
+        return _package_response(await call.handle(
+            c.DecideModelPackage(call.params[0], call.params[1], version, status, body.comment)))
+    return decide
+
+
+async def _get_lane(call: Call) -> Response | None:
+    version = call.number(2)
+    if version is None or call.query() is None:
+        return None
+    return _package_response(await call.handle(c.GetModelPackage(call.params[0], call.params[1], version)))
+
+
+async def _latest_lane(call: Call) -> Response | None:
+    query = call.query("status")
+    if query is None or len(query.get("status", "")) > 32:
+        return None
+    latest = c.GetLatestModelPackage(call.params[0], call.params[1], query.get("status", "Approved"))
+    return _package_response(await call.handle(latest))
+
+
+async def _list_lane(call: Call) -> Response | None:
+    query = call.query("limit", "cursor", "status")
+    if query is None or not query.get("limit", "1").isdigit() or int(query.get("limit", "1")) < 1 \
+            or len(query.get("cursor", "")) > 512 or len(query.get("status", "")) > 32:
+        return None
+    page = page_request(call.platform.settings, int(query["limit"]) if "limit" in query else None,
+                        query.get("cursor"))
+    found = await call.handle(c.ListModelPackages(call.params[0], call.params[1], query.get("status"), page))
+    return _page_response(found)
+
+
+LANES = (
+    Lane("POST", path_pattern(PACKAGES), _register_lane),
+    Lane("POST", path_pattern(PACKAGES + "/{version}/approve", ["version"]), _decide_lane("Approved")),
+    Lane("POST", path_pattern(PACKAGES + "/{version}/reject", ["version"]), _decide_lane("Rejected")),
+    Lane("GET", path_pattern(PACKAGES), _list_lane),
+    Lane("GET", path_pattern(PACKAGES + "/latest"), _latest_lane),
+    Lane("GET", path_pattern(PACKAGES + "/{version}", ["version"]), _get_lane),
+)
