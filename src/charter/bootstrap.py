@@ -19,7 +19,7 @@ from charter.adapters.backup import (
 )
 from charter.adapters.cedar import CedarPolicyEngine
 from charter.adapters.clock import SystemClock
-from charter.adapters.db.engine import make_engine
+from charter.adapters.db.engine import WalCheckpointer, make_engine
 from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import AuditHeadCache, SqlUnitOfWork
@@ -58,10 +58,14 @@ class Platform:
     invocations: InvocationGate
     console_key: bytes = b""
     """Seals the web console's session cookies (see charter.entrypoints.console.session)."""
+    checkpoints: WalCheckpointer | None = None
+    """SQLite's WAL checkpoints, off the commits' path (None on PostgreSQL)."""
 
     def close(self) -> None:
         self.pipelines.close()
         self.endpoints.close()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.engine.dispose()
 
 
@@ -83,11 +87,12 @@ def pipeline_executor(settings: Settings) -> PipelineExecutor:
 def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Platform:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, background_checkpoints=True)
     if migrate:
         upgrade(engine)
     clock = SystemClock()
     write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+    checkpoints = _wal_checkpoints(engine, write_lock)
     org_cache = OrgCache()
     audit_heads = AuditHeadCache()
 
@@ -153,7 +158,16 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
         smoke_requests=settings.deployment_smoke_requests)
     return Platform(settings, engine, bus, artifacts, dispatcher, runner, supervisor, deployments,
                     InvocationGate(bus, settings.invocation_decision_seconds),
-                    load_or_create_key(settings.resolved_console_key_file))
+                    load_or_create_key(settings.resolved_console_key_file), checkpoints)
+
+
+def _wal_checkpoints(engine: Engine, write_lock: threading.Lock | None) -> WalCheckpointer | None:
+    database = engine.url.database
+    if write_lock is None or not database or database == ":memory:":
+        return None
+    checkpoints = WalCheckpointer(engine, write_lock)
+    checkpoints.start()
+    return checkpoints
 
 
 def _artifacts(settings: Settings) -> ArtifactStore:
