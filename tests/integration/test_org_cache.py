@@ -1,6 +1,6 @@
-"""The per-process cache of tokens, principals, bindings and accounts: served only under the org state
-revision it was read at, so every change takes effect on the next request, in this process and in
-another one sharing the database."""
+"""The per-process cache of tokens, principals, bindings, accounts and groups: served only under
+the org state revision it was read at, so every change takes effect on the next request, in this
+process and in another one sharing the database."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import event
 from charter.bootstrap import Platform, bootstrap
 from charter.config import Settings
 from charter.domain import commands as c
-from charter.errors import PermissionDenied, Unauthenticated
+from charter.errors import NotFound, PermissionDenied, Unauthenticated
 from tests.conftest import EXAMPLE
 from tests.integration.conftest import Org
 
@@ -99,3 +99,21 @@ def test_a_refused_change_leaves_the_cached_bindings_in_force(org: Org) -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - refused as a whole, whatever the type
         org.bus.handle(c.ApplyOrg(bad), org.admin)
     assert org.bus.handle(listing, bearer=lena).items == []
+
+
+def test_a_repeated_registry_request_reads_no_group_row(org: Org) -> None:
+    lena = org.bearer("lena")
+    org.bus.handle(c.CreateModelPackageGroup("ml-dev", "churn", "", (), ()), bearer=lena)
+    org.bus.handle(c.GetModelPackageGroup("ml-dev", "churn"), bearer=lena)
+    seen = _statements(org.platform)
+    org.bus.handle(c.GetModelPackageGroup("ml-dev", "churn"), bearer=lena)
+    assert "FROM model_package_groups" not in " ".join(seen)
+
+
+def test_a_group_created_by_another_process_is_found_on_the_next_request(
+        org: Org, second_process: Platform) -> None:
+    lena = org.bearer("lena")
+    with pytest.raises(NotFound):
+        org.bus.handle(c.GetModelPackageGroup("ml-dev", "churn"), bearer=lena)  # remembered as missing
+    second_process.bus.handle(c.CreateModelPackageGroup("ml-dev", "churn", "", (), ()), bearer=lena)
+    assert org.bus.handle(c.GetModelPackageGroup("ml-dev", "churn"), bearer=lena).name == "churn"

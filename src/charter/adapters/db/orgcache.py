@@ -1,14 +1,15 @@
 """The organization's rows that every request reads, kept in the process per state revision.
 
 Authenticating and deciding a request reads the caller's token, their principal, their role
-bindings, the target account and the org row. All but the org row change only through
-``SqlOrgRepository`` and ``SqlTokenRepository``, whose every write bumps
-``organization.state_revision`` in the same transaction. A request still reads the org row (one
-statement, as it always did for the policy revision) and is served the other rows from here only
-if they were read under the revision it just read, so a removed binding, a revoked token or a
-deleted principal takes effect on the next request, in this process and in any other one sharing
-the database. A transaction that has itself changed the org state neither reads from nor fills
-the cache (its rows might yet be rolled back).
+bindings, the target account (and, for the registry, the model package group) and the org row.
+All but the org row change only through ``SqlOrgRepository``, ``SqlTokenRepository`` and the
+registry's group writes, each of which bumps ``organization.state_revision`` in the same
+transaction. A request still reads the org row (one statement, as it always did for the policy
+revision) and is served the other rows from here only if they were read under the revision it just
+read, so a removed binding, a revoked token, a deleted principal or a group's new readers take
+effect on the next request, in this process and in any other one sharing the database. A
+transaction that has itself changed the org state neither reads from nor fills the cache (its rows
+might yet be rolled back).
 """
 
 from __future__ import annotations

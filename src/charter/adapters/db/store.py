@@ -580,7 +580,7 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn, self._audit_heads, self.after_commit)
         self.outbox = SqlOutboxRepository(self._conn)
-        self.registry = SqlRegistryRepository(self._conn)
+        self.registry = SqlRegistryRepository(self._conn, self.org)
         self.cards = SqlCardRepository(self._conn)
         self.deliveries = SqlDeliveryRepository(self._conn)
         self.datasets = SqlDatasetRepository(self._conn)
