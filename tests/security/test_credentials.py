@@ -85,8 +85,11 @@ def _fresh_token(org: Org, who: str = "lena") -> tuple[str, str]:
 
 
 def _set(org: Org, sql: str, **params: object) -> None:
+    """A hand edit of the live database (moving a credential's clock). It bumps the org's state
+    revision, as every writer of the rows servers cache must (adapters/db/orgcache.py)."""
     with org.platform.engine.begin() as conn:
         conn.execute(text(sql), params)
+        conn.execute(text("UPDATE organization SET state_revision = state_revision + 1"))
 
 
 @pytest.mark.parametrize("state", ["expired", "revoked", "expired a second ago"])
