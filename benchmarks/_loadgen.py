@@ -106,11 +106,8 @@ class _Connection:
 def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
     if "steps" in spec:
         return list(spec["steps"])
-    step = {"name": spec.get("name", spec.get("path")), "method": spec["method"],
+    step = {"name": spec["path"], "method": spec["method"], "path": spec["path"],
             "expect": spec.get("expect", [200, 201])}
-    for key in ("path", "paths"):
-        if key in spec:
-            step[key] = spec[key]
     if "json" in spec:
         step["json"] = spec["json"]
     return [step]

@@ -19,7 +19,7 @@ from charter.adapters.backup import (
 )
 from charter.adapters.cedar import CedarPolicyEngine
 from charter.adapters.clock import SystemClock
-from charter.adapters.db.engine import WalCheckpointer, make_engine
+from charter.adapters.db.engine import WalCheckpointer, make_engine, sqlite_file
 from charter.adapters.db.migrate import upgrade
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.store import AuditHeadCache, SqlUnitOfWork
@@ -162,8 +162,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> Plat
 
 
 def _wal_checkpoints(engine: Engine, write_lock: threading.Lock | None) -> WalCheckpointer | None:
-    database = engine.url.database
-    if write_lock is None or not database or database == ":memory:":
+    if write_lock is None or sqlite_file(engine) is None:
         return None
     checkpoints = WalCheckpointer(engine, write_lock)
     checkpoints.start()

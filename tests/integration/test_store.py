@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, text
@@ -145,3 +146,15 @@ def _statements(platform: Platform) -> list[str]:
 
     event.listen(platform.engine, "before_cursor_execute", record)
     return seen
+
+
+def test_verifying_walks_the_trail_across_its_pages(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    from charter.adapters.db import store
+
+    monkeypatch.setattr(store, "AUDIT_PAGE", 3)  # a page per three records instead of 2,000
+    for _ in range(10):
+        org.bus.handle(c.CreateToken("lena"), org.admin)
+    listed = org.bus.handle(c.ListAudit(page=c.PageRequest(limit=500)), org.admin).items
+    result = org.bus.handle(c.VerifyAudit(), org.admin)
+    assert result.ok, result.reason
+    assert result.records == len(listed) > 10

@@ -48,7 +48,7 @@ def test_a_request_commit_takes_no_checkpoint_and_the_server_thread_takes_them(
     assert not platform.checkpoints.running
 
 
-def test_postgresql_has_no_wal_checkpointer(settings: Settings) -> None:
+def test_only_a_sqlite_file_gets_a_wal_checkpointer(settings: Settings) -> None:
     platform = bootstrap(settings)
     try:
         assert (platform.checkpoints is None) == (platform.engine.dialect.name != "sqlite")

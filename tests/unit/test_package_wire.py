@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pydantic_core
 import pytest
 
-from charter.adapters.db.engine import json_loads
+from charter.adapters.db.engine import json_dumps, json_loads
 from charter.client import models as m
 from charter.domain.registry import (
     ApprovalStatus,
@@ -75,3 +75,13 @@ def test_a_page_document_serializes_exactly_as_the_wire_page() -> None:
 ])
 def test_json_columns_read_back_what_was_written(text: str, value: object) -> None:
     assert json_loads(text) == value
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, 2.5, None, True], "b": "x", "n": 2**70},
+    [1e-07, 0.1, 1e16, 100.0],
+    "ü—\x00\n",
+    "\ud800",  # not UTF-8: written as an escape by the standard library, read back the same
+])
+def test_json_columns_write_what_reads_back(value: object) -> None:
+    assert json_loads(json_dumps(value)) == value

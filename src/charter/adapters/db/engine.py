@@ -14,6 +14,16 @@ import pydantic_core
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+log = logging.getLogger("charter.db")
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite engine; None for an in-memory one or another backend."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return database
+
 
 def json_loads(text: str | bytes) -> Any:
     """A JSON column's value: parsed by pydantic-core's parser, several times quicker than the
@@ -51,9 +61,6 @@ def make_engine(url: str, *, background_checkpoints: bool = False) -> Engine:
                          json_serializer=json_dumps, json_deserializer=json_loads)
 
 
-log = logging.getLogger("charter.db")
-
-
 class WalCheckpointer:
     """Checkpoints of a SQLite database's write-ahead log, on a thread of their own.
 
@@ -74,8 +81,8 @@ class WalCheckpointer:
 
     def __init__(self, engine: Engine, write_lock: threading.Lock, *, commits: int = 64,
                  seconds: float = 1.0) -> None:
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        database = sqlite_file(engine)
+        if database is None:
             raise ValueError("WAL checkpoints are for a SQLite database file")
         self._path = database
         self._write_lock = write_lock

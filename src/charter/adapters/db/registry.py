@@ -126,37 +126,30 @@ def _row(package: ModelPackage) -> dict[str, Any]:
 
 
 class SqlRegistryRepository:
-    """Groups are read on every registry request, so with an org repository they are served from
-    the org cache (``adapters/db/orgcache.py``): creating a group or changing its readers bumps
-    the org's state revision in the same transaction. (A group's version counter is no part of
-    what is cached.)"""
+    """Groups are read on every registry request, so they are served from the org cache
+    (``adapters/db/orgcache.py``): creating a group or changing its readers bumps the org's state
+    revision in the same transaction. (A group's version counter is no part of what is cached.)"""
 
-    def __init__(self, conn: Connection, org: SqlOrgRepository | None = None) -> None:
+    def __init__(self, conn: Connection, org: SqlOrgRepository) -> None:
         self.conn = conn
         self.org = org
 
     def get_group(self, account: str, name: str) -> ModelPackageGroup | None:
-        if self.org is None:
-            return self._load_group(account, name)
         return self.org.cached(("group", f"{account}/{name}"), lambda: self._load_group(account, name))
 
     def _load_group(self, account: str, name: str) -> ModelPackageGroup | None:
         row = self.conn.execute(_GROUP, {"a": account, "n": name}).first()
         return _group(row) if row else None
 
-    def _touch(self) -> None:
-        if self.org is not None:
-            self.org.touch()
-
     def add_group(self, group: ModelPackageGroup, created_at: datetime, created_by: str) -> None:
-        self._touch()
+        self.org.touch()
         self.conn.execute(insert(t.model_package_groups).values(
             account=group.account, name=group.name, description=group.description,
             tags=[list(kv) for kv in group.tags], readers=list(group.readers),
             created_at=created_at, created_by=created_by, next_version=1))
 
     def set_readers(self, account: str, name: str, readers: tuple[str, ...]) -> None:
-        self._touch()
+        self.org.touch()
         self.conn.execute(update(t.model_package_groups).where(and_(
             t.model_package_groups.c.account == account, t.model_package_groups.c.name == name)).values(
             readers=list(readers)))

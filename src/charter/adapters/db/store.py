@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from collections import defaultdict
@@ -545,10 +544,6 @@ class SqlOutboxRepository(_Repo):
             self.conn.execute(update(t.outbox).where(t.outbox.c.id.in_(list(event_ids))).values(dispatched=True))
 
 
-_LAZY_REPOSITORIES = ("cards", "deliveries", "datasets", "catalog", "account_requests", "projects",
-                      "pipelines", "endpoints", "deployments")
-
-
 class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
@@ -586,52 +581,16 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(self._conn, self._audit_heads, self.after_commit)
         self.outbox = SqlOutboxRepository(self._conn)
         self.registry = SqlRegistryRepository(self._conn, self.org)
-        for name in _LAZY_REPOSITORIES:  # made again on first use in this transaction
-            self.__dict__.pop(name, None)
+        self.cards = SqlCardRepository(self._conn)
+        self.deliveries = SqlDeliveryRepository(self._conn)
+        self.datasets = SqlDatasetRepository(self._conn)
+        self.catalog = SqlCatalogRepository(self._conn)
+        self.account_requests = SqlAccountRequestRepository(self._conn)
+        self.projects = SqlProjectRepository(self._conn)
+        self.pipelines = SqlPipelineRepository(self._conn)
+        self.endpoints = SqlEndpointRepository(self._conn)
+        self.deployments = SqlDeploymentRepository(self._conn)
         return self
-
-    # The repositories most requests never touch are made on first use.
-    @functools.cached_property
-    def cards(self) -> SqlCardRepository:
-        return SqlCardRepository(self._open_conn)
-
-    @functools.cached_property
-    def deliveries(self) -> SqlDeliveryRepository:
-        return SqlDeliveryRepository(self._open_conn)
-
-    @functools.cached_property
-    def datasets(self) -> SqlDatasetRepository:
-        return SqlDatasetRepository(self._open_conn)
-
-    @functools.cached_property
-    def catalog(self) -> SqlCatalogRepository:
-        return SqlCatalogRepository(self._open_conn)
-
-    @functools.cached_property
-    def account_requests(self) -> SqlAccountRequestRepository:
-        return SqlAccountRequestRepository(self._open_conn)
-
-    @functools.cached_property
-    def projects(self) -> SqlProjectRepository:
-        return SqlProjectRepository(self._open_conn)
-
-    @functools.cached_property
-    def pipelines(self) -> SqlPipelineRepository:
-        return SqlPipelineRepository(self._open_conn)
-
-    @functools.cached_property
-    def endpoints(self) -> SqlEndpointRepository:
-        return SqlEndpointRepository(self._open_conn)
-
-    @functools.cached_property
-    def deployments(self) -> SqlDeploymentRepository:
-        return SqlDeploymentRepository(self._open_conn)
-
-    @property
-    def _open_conn(self) -> Connection:
-        if self._conn is None:
-            raise RuntimeError("the unit of work is not open")
-        return self._conn
 
     def __exit__(self, *exc: object) -> None:
         assert self._conn is not None

@@ -64,7 +64,7 @@ def create_app(platform: Platform) -> FastAPI:
     async def metrics(request: Request) -> Response:
         """Serving metrics in the Prometheus text format: per endpoint and variant, requests,
         errors and a latency histogram. Needs a bearer token of a principal holding a role."""
-        await in_thread(Caller(request), ReadMetrics())
+        await in_thread(Caller.of(request), ReadMetrics())
         body, content_type = platform.endpoints.metrics.render()
         return Response(body, media_type=content_type)
 

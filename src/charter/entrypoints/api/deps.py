@@ -12,6 +12,8 @@ from charter.entrypoints.api.convert import decode_cursor
 from charter.errors import ValidationError
 from charter.services.messagebus import MessageBus
 
+CURSOR_MAX_LENGTH = 512
+
 
 def bus(request: Request) -> MessageBus:
     return request.app.state.platform.bus  # type: ignore[no-any-return]
@@ -22,17 +24,25 @@ def request_id(request: Request) -> str | None:
     return str(value) if value is not None else None
 
 
+def bearer_of(authorization: str) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header; None for any other scheme."""
+    scheme, _, credentials = authorization.partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
 class Caller:
     """The caller of one request: ``caller(message)`` handles a message as whoever the request's
     bearer token authenticates. Authentication happens inside the message's own transaction, in the
     endpoint's thread, so a request costs one transaction and one worker-thread hop."""
 
-    def __init__(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        self._bearer = credentials.strip() if scheme.lower() == "bearer" else None
-        self._bus = bus(request)
-        self._request_id = request_id(request)
+    def __init__(self, bus: MessageBus, bearer: str | None, request_id: str | None) -> None:
+        self._bus = bus
+        self._bearer = bearer
+        self._request_id = request_id
+
+    @classmethod
+    def of(cls, request: Request) -> Caller:
+        return cls(bus(request), bearer_of(request.headers.get("authorization", "")), request_id(request))
 
     def __call__(self, message: Message) -> Any:
         # Each message authenticates again: a token revoked during a streamed export stops it.
@@ -44,13 +54,14 @@ class Caller:
 
 
 async def caller(request: Request) -> Caller:
-    return Caller(request)  # no I/O here: async keeps it off the worker threads
+    return Caller.of(request)  # no I/O here: async keeps it off the worker threads
 
 
 async def page(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Items per page.")] = None,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=CURSOR_MAX_LENGTH,
+                                        description="next_cursor of the previous page.")] = None,
 ) -> PageRequest:
     return page_request(request.app.state.platform.settings, limit, cursor)
 

@@ -16,7 +16,6 @@ handling are answered here in the error shape of ``errors.error_response``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from charter.bootstrap import Platform
+from charter.entrypoints.api.deps import Caller, bearer_of
 from charter.entrypoints.api.errors import error_response
 from charter.entrypoints.api.fast import in_thread
 from charter.entrypoints.api.middleware import API_PREFIX
@@ -41,19 +41,15 @@ MAX_INT32 = 2**31 - 1
 _PARAMETER = re.compile(r"\{(\w+)\}")
 
 
-def bearer_of(authorization: str) -> str | None:
-    scheme, _, credentials = authorization.partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" else None
-
-
 def path_pattern(route: str, numbers: Sequence[str] = ()) -> re.Pattern[str]:
     """A route's path (``/accounts/{account}/…``, under the API prefix) as a pattern: a name is 1
     to 63 characters without a slash, as the routes' ``Path(max_length=63)``; a parameter in
     ``numbers`` is a positive integer (``Call.number`` checks its range)."""
-    def group(found: re.Match[str]) -> str:
-        return r"([1-9][0-9]{0,9})" if found[1] in numbers else r"([^/]{1,63})"
-    return re.compile("^" + _PARAMETER.sub(group, re.escape(API_PREFIX + route).replace(r"\{", "{")
-                                           .replace(r"\}", "}")) + "$")
+    # split() with the pattern's one group alternates literal text and parameter names.
+    parts = _PARAMETER.split(API_PREFIX + route)
+    return re.compile("^" + "".join(
+        re.escape(part) if i % 2 == 0 else r"([1-9][0-9]{0,9})" if part in numbers else r"([^/]{1,63})"
+        for i, part in enumerate(parts)) + "$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +64,9 @@ class Call:
     request_id: str | None
 
     async def handle(self, message: Any) -> Any:
-        """The message handled by the bus on a worker thread, as the bearer's principal."""
-        handle = functools.partial(self.platform.bus.handle, message, request_id=self.request_id,
-                                   bearer=self.bearer)
-        return await in_thread(handle)
+        """The message handled by the bus on a worker thread, as the bearer's principal (as a
+        route's ``CallerDep`` would)."""
+        return await in_thread(Caller(self.platform.bus, self.bearer, self.request_id), message)
 
     def model(self, model: type[M]) -> M | None:
         """The JSON body as ``model``; None (the router's case) for any other content or shape."""

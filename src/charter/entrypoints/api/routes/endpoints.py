@@ -12,8 +12,7 @@ from charter.client import models as m
 from charter.domain import commands as c
 from charter.domain.endpoints import Endpoint
 from charter.entrypoints.api import convert
-from charter.entrypoints.api.deps import CallerDep, PageDep, request_id
-from charter.entrypoints.api.fastlane import bearer_of
+from charter.entrypoints.api.deps import CallerDep, PageDep, bearer_of, request_id
 from charter.entrypoints.api.invocations import invoke_endpoint
 
 router = APIRouter(tags=["endpoints"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from charter.client import models as m
 from charter.domain import commands as c
 from charter.domain.registry import ModelPackage
 from charter.entrypoints.api import convert
-from charter.entrypoints.api.deps import CallerDep, PageDep, page_request
+from charter.entrypoints.api.deps import CURSOR_MAX_LENGTH, CallerDep, PageDep, page_request
 from charter.entrypoints.api.fast import in_thread, json_response
 from charter.entrypoints.api.fastlane import Call, Handler, Lane, path_pattern
 from charter.services.ports import Page
@@ -23,6 +24,7 @@ router = APIRouter(tags=["registry"])
 AccountName = Annotated[str, Path(max_length=63)]
 GroupName = Annotated[str, Path(max_length=63)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+STATUS_MAX_LENGTH = 32
 GROUPS = "/accounts/{account}/registry/groups"
 PACKAGES = GROUPS + "/{group}/packages"
 ARTIFACTS = "/accounts/{account}/artifacts"
@@ -106,13 +108,13 @@ async def register_package(account: AccountName, group: GroupName, body: m.Packa
 
 @router.get(PACKAGES, response_model=m.Page[m.PackageOut])
 async def list_packages(account: AccountName, group: GroupName, caller: CallerDep, page: PageDep,
-                        status: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+                        status: Annotated[str | None, Query(max_length=STATUS_MAX_LENGTH)] = None) -> Response:
     return _page_response(await in_thread(caller, c.ListModelPackages(account, group, status, page)))
 
 
 @router.get(PACKAGES + "/latest", response_model=m.PackageOut)
 async def get_latest_package(account: AccountName, group: GroupName, caller: CallerDep,
-                             status: Annotated[str, Query(max_length=32)] = "Approved") -> Response:
+                             status: Annotated[str, Query(max_length=STATUS_MAX_LENGTH)] = "Approved") -> Response:
     """The newest version in a status: by default the latest approved one, as deployments use it."""
     return _package_response(await in_thread(caller, c.GetLatestModelPackage(account, group, status)))
 
@@ -137,6 +139,8 @@ async def reject_package(account: AccountName, group: GroupName, version: Versio
 
 
 # --- the same routes' lanes in front of the router (entrypoints/api/fastlane.py) ---------------
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 async def _register_lane(call: Call) -> Response | None:
     body = call.model(m.PackageCreate)
@@ -164,7 +168,7 @@ async def _get_lane(call: Call) -> Response | None:
 
 async def _latest_lane(call: Call) -> Response | None:
     query = call.query("status")
-    if query is None or len(query.get("status", "")) > 32:
+    if query is None or len(query.get("status", "")) > STATUS_MAX_LENGTH:
         return None
     latest = c.GetLatestModelPackage(call.params[0], call.params[1], query.get("status", "Approved"))
     return _package_response(await call.handle(latest))
@@ -172,13 +176,16 @@ async def _latest_lane(call: Call) -> Response | None:
 
 async def _list_lane(call: Call) -> Response | None:
     query = call.query("limit", "cursor", "status")
-    if query is None or not query.get("limit", "1").isdigit() or int(query.get("limit", "1")) < 1 \
-            or len(query.get("cursor", "")) > 512 or len(query.get("status", "")) > 32:
+    if query is None:
         return None
-    page = page_request(call.platform.settings, int(query["limit"]) if "limit" in query else None,
-                        query.get("cursor"))
-    found = await call.handle(c.ListModelPackages(call.params[0], call.params[1], query.get("status"), page))
-    return _page_response(found)
+    limit, cursor, status = query.get("limit"), query.get("cursor"), query.get("status")
+    # What the route's parameters admit, in their plainest spelling; "+5", " 5" or "5.0" the router
+    # reads for itself.
+    if ((limit is not None and not (_DIGITS.fullmatch(limit) and int(limit) >= 1))
+            or len(cursor or "") > CURSOR_MAX_LENGTH or len(status or "") > STATUS_MAX_LENGTH):
+        return None
+    page = page_request(call.platform.settings, int(limit) if limit is not None else None, cursor)
+    return _page_response(await call.handle(c.ListModelPackages(call.params[0], call.params[1], status, page)))
 
 
 LANES = (
