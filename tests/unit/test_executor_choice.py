@@ -40,3 +40,46 @@ def test_an_unknown_executor_is_refused_naming_the_known_ones(tmp_path: Path, va
 
 def test_the_ray_task_reads_the_result_file_the_step_runner_writes() -> None:
     assert ray_task.RESULT_FILE == step_runner.RESULT_FILE
+
+
+class _FlakyRay:
+    """A stand-in for the `ray` module whose `init` fails as Ray Client does when the server
+    process it starts for a connection dies while starting."""
+
+    def __init__(self, failures: int, error: type[Exception] = ConnectionAbortedError) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls: list[str] = []
+
+    def init(self, address: str, **_: object) -> None:
+        self.calls.append(address)
+        if len(self.calls) <= self.failures:
+            raise self.error("Initialization failure from server")
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("charter.adapters.executors.ray._CONNECT_BACKOFF_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_connection_whose_server_failed_to_start_is_tried_again() -> None:
+    ray = _FlakyRay(failures=2)
+    RayExecutor("ray://127.0.0.1:1")._init(ray)
+    assert ray.calls == ["ray://127.0.0.1:1"] * 3
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_connection_that_keeps_failing_gives_up_with_rays_error() -> None:
+    ray = _FlakyRay(failures=5)
+    with pytest.raises(ConnectionAbortedError, match="Initialization failure from server"):
+        RayExecutor("ray://127.0.0.1:1")._init(ray)
+    assert len(ray.calls) == 3
+
+
+@pytest.mark.usefixtures("no_backoff")
+def test_a_refused_address_is_not_tried_again() -> None:
+    ray = _FlakyRay(failures=1, error=ConnectionRefusedError)
+    with pytest.raises(ConnectionRefusedError):
+        RayExecutor("ray://127.0.0.1:1")._init(ray)
+    assert len(ray.calls) == 1

@@ -29,6 +29,11 @@ from charter.services.ports import StepJob, StepResult
 _POLL = 0.05
 _CANCEL_GRACE_SECONDS = 5.0
 _CACHED_REFS = 32
+_CONNECT_ATTEMPTS = 3
+"""Ray Client starts a server process for each connection; when that process dies while it
+starts, ``ray.init`` raises ConnectionAbortedError ("Initialization failure from server") and
+leaves nothing connected, so the connection is tried again."""
+_CONNECT_BACKOFF_SECONDS = 1.0
 QUEUE_GRACE_SECONDS = 300.0
 """How long past its timeout a task may take before the server gives up on it (queued on a busy
 cluster, or lost with its node): the step's own timeout counts from when it starts on a worker."""
@@ -65,14 +70,24 @@ class RayExecutor:
         with self._lock:
             if self._remote is None:
                 if not ray.is_initialized():
-                    ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
-                             **self.init_options)
+                    self._init(ray)
                     self._connected_here = True
                 # Shipped by value: the cluster's workers need not have Charter installed.
                 ray.cloudpickle.register_pickle_by_value(ray_task)  # type: ignore[no-untyped-call]
                 self._remote = ray.remote(ray_task.run_attempt).options(num_cpus=self.num_cpus, max_retries=0)
                 self._relay = ray.remote(ray_task.LogRelay).options(num_cpus=0).remote()
             return ray
+
+    def _init(self, ray: Any) -> None:
+        for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+            try:
+                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
+                         **self.init_options)
+                return
+            except ConnectionAbortedError:
+                if attempt == _CONNECT_ATTEMPTS:
+                    raise
+                time.sleep(_CONNECT_BACKOFF_SECONDS * attempt)
 
     def close(self) -> None:
         with self._lock:
