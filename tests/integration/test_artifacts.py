@@ -20,6 +20,7 @@ import pytest
 from charter.adapters.artifacts import MiB
 from charter.adapters.artifacts.factory import artifact_store_from_url
 from charter.adapters.artifacts.file import FileArtifactStore
+from charter.adapters.artifacts.pipelined import WRITEBACK_BYTES
 from charter.adapters.artifacts.s3 import S3ArtifactStore
 from charter.config import Settings
 from charter.domain.artifacts import BlobInfo, blob_key
@@ -373,6 +374,33 @@ def test_a_stored_file_is_read_only(tmp_path: Path) -> None:
     store = FileArtifactStore(tmp_path / "artifacts")
     info = store.put("ml-dev", [b"model"])
     assert (store.root / info.key).stat().st_mode & 0o777 == 0o444
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the kernel is asked to write back only where it can be")
+@pytest.mark.parametrize("operation", ["put", "copy"])
+def test_a_large_write_sets_the_disk_writing_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        operation: str) -> None:
+    """The disk works beside the copy instead of after it, the whole file in order: a range
+    skipped or asked for twice would leave that much to the final fsync."""
+    store = FileArtifactStore(tmp_path / "artifacts")
+    data = os.urandom(3 * WRITEBACK_BYTES + MiB)
+    info = store.put("ml-dev", chunked(data))
+    ranges: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def recorded(fd: int, offset: int, length: int, advice: int) -> None:
+        ranges.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", recorded)
+    if operation == "put":
+        store.put("shared-services", chunked(data))
+    else:
+        store.copy("ml-dev", "shared-services", info.sha256)
+    starts = [offset for offset, _ in ranges]
+    assert starts[0] == 0 and all(a + n == b for (a, n), b in zip(ranges, starts[1:], strict=False))
+    assert ranges[-1][0] + ranges[-1][1] >= 3 * WRITEBACK_BYTES
+    assert hashlib.sha256(b"".join(store.open("shared-services", info.sha256))).hexdigest() == info.sha256
 
 
 def test_a_symlinked_account_directory_is_not_followed(tmp_path: Path) -> None:
