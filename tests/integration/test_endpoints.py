@@ -82,7 +82,8 @@ def test_a_deployed_skops_package_serves_predictions_once_healthy(serving: Platf
     created = deploy(org, "churn", package, reason="first")
     assert created.latest.status is RevisionStatus.UPDATING and created.serving_revision is None
     done = wait_for(rollout_done(org, "churn", 1))
-    assert done.latest.status is RevisionStatus.IN_SERVICE and done.serving_revision == 1
+    assert done.latest.status is RevisionStatus.IN_SERVICE, done.latest.status_reason
+    assert done.serving_revision == 1
     answer = invoke(org.bus, TEST, "churn", {"instances": [[0.0, 1.0], [1.0, 0.0]]}, identity=org.identity("mei"))
     assert answer["predictions"] == [0, 1]
     assert answer["package"] == package and answer["revision"] == 1
