@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +28,7 @@ from charter.domain.card_json import (
     training_to_json,
 )
 from charter.domain.cards import (
+    CardContent,
     CardStatus,
     CardVersion,
     ModelCard,
@@ -47,8 +50,18 @@ _STEPS = frozenset({(1, 0), (0, 1), (1, 1)})
 
 def _version(row: Row[Any]) -> CardVersion:
     return CardVersion(row.version, row.author, row.time, row.summary,
-                       card_content_from_document(row.content), training_from_json(row.training),
+                       _content(pydantic_core.to_json(row.content)), training_from_json(row.training),
                        evaluation_from_json(row.evaluation))
+
+
+@lru_cache(maxsize=256)  # bounded: a document may be up to a few hundred KiB
+def _content(document: bytes) -> CardContent:
+    """The content a stored document describes, checked as any document is, once per distinct
+    document: a card's versions mostly carry the same content forward (a promotion changes only
+    the sections filled from the package), and checking every field of every version made reading
+    a card of a few hundred versions cost tens of milliseconds. The content is an immutable value,
+    so one instance serves every version that stores the same document."""
+    return card_content_from_document(pydantic_core.from_json(document))
 
 
 def _version_row(card: ModelCard, version: CardVersion) -> dict[str, Any]:
