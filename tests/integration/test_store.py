@@ -158,3 +158,16 @@ def test_verifying_walks_the_trail_across_its_pages(org: Org, monkeypatch: pytes
     result = org.bus.handle(c.VerifyAudit(), org.admin)
     assert result.ok, result.reason
     assert result.records == len(listed) > 10
+
+
+def test_a_read_only_unit_of_work_reads_one_snapshot(org: Org) -> None:
+    """A reader never sees a commit land between two of its statements: an aggregate read in
+    several (an endpoint and its revisions, a card and its versions) is never torn."""
+    everything = c.AuditFilter()
+    with org.bus.uow_factory(readonly=True) as uow:
+        before = uow.audit.find(everything, None, 10_000)
+        org.bus.handle(c.CreateToken("sam"), org.admin)  # commits in a unit of work of its own
+        during = uow.audit.find(everything, None, 10_000)
+    assert during == before
+    with org.bus.uow_factory(readonly=True) as uow:
+        assert len(uow.audit.find(everything, None, 10_000)) > len(before)

@@ -173,11 +173,16 @@ def _sqlite_pragmas(engine: Engine, *, autocheckpoint: bool = True) -> None:
 def read_only(conn: Connection) -> Connection:
     """``conn`` set up for a unit of work that only reads.
 
-    - SQLite: one deferred transaction, so every statement reads the same WAL snapshot.
-    - PostgreSQL: no transaction at all. Under READ COMMITTED, the isolation Charter runs at,
-      every statement takes its own snapshot whether or not a transaction holds them together,
-      so the BEGIN and ROLLBACK around a read would be two round trips that change nothing.
+    Every statement of the unit of work reads the same snapshot, so an aggregate read in several
+    statements (an endpoint and its revisions, a card and its versions) is never torn by a commit
+    landing between them:
+
+    - SQLite: one deferred transaction, which reads one WAL snapshot from its first statement.
+    - PostgreSQL: a REPEATABLE READ, READ ONLY transaction. At READ COMMITTED, the isolation
+      Charter's writes run at, each statement takes a snapshot of its own: a reader saw an
+      endpoint's revision In service and, from the statement before, nothing serving it yet.
+      A read-only transaction never waits on writers and never fails to serialize.
     """
     if conn.dialect.name == "sqlite":
         return conn.execution_options(charter_readonly=True)
-    return conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
