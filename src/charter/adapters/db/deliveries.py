@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Insert, Row, and_, or_, select, tuple_, updat
 from sqlalchemy.dialects import postgresql, sqlite
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.engine import locking
 from charter.domain.deliveries import Delivery, DeliveryStatus
 from charter.domain.events import event_from_cloudevent
 from charter.domain.org import EventTarget, TargetKind
@@ -77,9 +78,7 @@ class SqlDeliveryRepository:
             and_(d.status == str(DeliveryStatus.DELIVERING), d.claimed_until <= now),
         )
         q = select(d.id).where(due).order_by(d.next_attempt_at).limit(limit)
-        if self._postgres:  # SQLite has one writer, and BEGIN IMMEDIATE already holds its lock
-            q = q.with_for_update(skip_locked=True)
-        ids = [row.id for row in self.conn.execute(q)]
+        ids = [row.id for row in self.conn.execute(locking(self.conn, q, skip_locked=True))]
         if not ids:
             return []
         self.conn.execute(update(t.event_deliveries).where(d.id.in_(ids)).values(

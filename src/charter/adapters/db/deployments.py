@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.engine import locking
 from charter.domain.deployments import (
     RUNNABLE,
     Approval,
@@ -65,8 +66,7 @@ class SqlDeploymentRepository:
         self.conn = conn
 
     def _locking(self, q: Any) -> Any:
-        # SQLite: BEGIN IMMEDIATE already holds the one write lock.
-        return q if self.conn.dialect.name == "sqlite" else q.with_for_update(skip_locked=True)
+        return locking(self.conn, q, skip_locked=True)
 
     # --- pipelines ---
 

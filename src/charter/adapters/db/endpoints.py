@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, insert, select, tuple_, update
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.engine import locking
 from charter.domain.endpoints import Capture, Endpoint, Revision, RevisionStatus, Variant
 
 e, rv, cp = t.endpoints.c, t.endpoint_revisions.c, t.endpoint_captures.c
@@ -48,8 +49,8 @@ class SqlEndpointRepository:
 
     def get(self, account: str, name: str, *, for_update: bool = False) -> Endpoint | None:
         q = select(t.endpoints).where(and_(e.account == account, e.name == name))
-        if for_update and self.conn.dialect.name != "sqlite":  # SQLite: the one writer holds the lock
-            q = q.with_for_update()
+        if for_update:
+            q = locking(self.conn, q)
         rows = list(self.conn.execute(q))
         found = self._assemble(rows)
         return found[0] if found else None

@@ -8,13 +8,15 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic_core
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("charter.db")
+
+S = TypeVar("S", bound=Select[Any])
 
 
 def sqlite_file(engine: Engine) -> str | None:
@@ -168,6 +170,17 @@ def _sqlite_pragmas(engine: Engine, *, autocheckpoint: bool = True) -> None:
         # machinery, which costs more than SQLite takes to run it.
         readonly = connection.get_execution_options().get("charter_readonly", False)
         connection.connection.driver_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def locking(conn: Connection, query: S, *, skip_locked: bool = False) -> S:
+    """``query`` locking the rows it reads, where a lock means something: on PostgreSQL, in a
+    unit of work that writes. SQLite's BEGIN IMMEDIATE already holds its one write lock, and a
+    read-only unit of work reads its snapshot without locking (PostgreSQL refuses FOR UPDATE in a
+    READ ONLY transaction): a runner's look for work takes no lock, and the claim that follows, in
+    a unit of work that writes, does."""
+    if conn.dialect.name == "sqlite" or conn.get_execution_options().get("postgresql_readonly"):
+        return query
+    return query.with_for_update(skip_locked=skip_locked)
 
 
 def read_only(conn: Connection) -> Connection:

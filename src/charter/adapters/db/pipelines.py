@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.engine import locking
 from charter.domain.pipelines import Pipeline, PipelineRun, RunStatus, StepState
 
 p, code, r, k = t.pipelines.c, t.pipeline_code.c, t.pipeline_runs.c, t.pipeline_step_cache.c
@@ -104,9 +105,7 @@ class SqlPipelineRepository:
     def claim_pending_run(self) -> PipelineRun | None:
         q = (select(t.pipeline_runs).where(r.status == str(RunStatus.PENDING))
              .order_by(r.created_at, r.id).limit(1))
-        if self.conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
-            q = q.with_for_update(skip_locked=True)
-        row = self.conn.execute(q).first()
+        row = self.conn.execute(locking(self.conn, q, skip_locked=True)).first()
         return _run(row) if row else None
 
     def runs_with_status(self, status: str, limit: int) -> list[PipelineRun]:

@@ -32,7 +32,7 @@ from charter.adapters.db.datasets import SqlDatasetRepository
 from charter.adapters.db.deliveries import SqlDeliveryRepository
 from charter.adapters.db.deployments import SqlDeploymentRepository
 from charter.adapters.db.endpoints import SqlEndpointRepository
-from charter.adapters.db.engine import read_only
+from charter.adapters.db.engine import locking, read_only
 from charter.adapters.db.orgcache import OrgCache
 from charter.adapters.db.pipelines import SqlPipelineRepository
 from charter.adapters.db.projects import SqlProjectRepository
@@ -535,9 +535,8 @@ class SqlOutboxRepository(_Repo):
     def claim_pending(self, limit: int) -> list[Event]:
         o = t.outbox.c
         q = select(t.outbox).where(o.dispatched.is_(False)).order_by(o.time, o.id).limit(limit)
-        if self.conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already holds the one write lock
-            q = q.with_for_update(skip_locked=True)
-        return [Event(r.type, r.source, r.subject, dict(r.data), r.id, r.time) for r in self.conn.execute(q)]
+        return [Event(r.type, r.source, r.subject, dict(r.data), r.id, r.time)
+                for r in self.conn.execute(locking(self.conn, q, skip_locked=True))]
 
     def mark_dispatched(self, event_ids: Sequence[str]) -> None:
         if event_ids:
