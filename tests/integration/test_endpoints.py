@@ -89,6 +89,43 @@ def test_a_deployed_skops_package_serves_predictions_once_healthy(serving: Platf
     assert answer["package"] == package and answer["revision"] == 1
 
 
+def test_a_request_right_after_the_rollout_is_recorded_is_served(serving: Platform, org: Org,
+                                                                  central: Callable[..., str]) -> None:
+    """From the moment the store says InService a request is served: one made between the rollout's
+    commit and its workers taking the route waits for them instead of being told the endpoint
+    serves nothing (a deploy stage runs its integration tests the moment it reads InService)."""
+    answers: list[Any] = []
+    asked = threading.Event()
+    mei = org.identity("mei")
+
+    def invoke_now() -> None:
+        try:
+            answers.append(invoke(org.bus, TEST, "churn", SAMPLE, identity=mei))
+        except Exception as error:  # noqa: BLE001 - the test asserts on what came back
+            answers.append(error)
+
+    def on_commit() -> None:
+        # Called by the rollout thread after its commit: the request runs while the thread waits here.
+        with org.bus.uow_factory(readonly=True) as uow:
+            endpoint = uow.endpoints.get(TEST, "churn")
+        if endpoint is not None and endpoint.serving_revision == 1 and not asked.is_set():
+            asked.set()
+            caller = threading.Thread(target=invoke_now)
+            caller.start()
+            caller.join(0.5)
+
+    platform = serving
+    platform.bus.outbox_listeners.append(on_commit)
+    try:
+        deploy(org, "churn", central())
+        wait_for(lambda: answers)
+    finally:
+        platform.bus.outbox_listeners.remove(on_commit)
+    [answer] = answers
+    assert isinstance(answer, dict), answer
+    assert answer["revision"] == 1
+
+
 def test_an_onnx_package_serves_the_same_predictions_by_column(serving: Platform, org: Org,
                                                               central: Callable[..., str]) -> None:
     deploy(org, "churn-onnx", central(fmt="onnx"))

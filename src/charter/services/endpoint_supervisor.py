@@ -22,6 +22,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,6 +126,9 @@ class EndpointSupervisor:
         self._looked = threading.Event()
         """Set once a first round has looked at the store (and begun bringing endpoints back)."""
         self._bringing_back: set[tuple[str, str]] = set()
+        self._taking_route: Counter[tuple[str, str]] = Counter()
+        """Endpoints whose new revision is recorded in service and is about to take the route: from
+        the commit to the route a request waits, since the store already says the endpoint serves."""
 
     @property
     def warmed(self) -> bool:
@@ -214,18 +218,30 @@ class EndpointSupervisor:
             reason = f"{type(error).__name__}: {error}"
         ok = reason is None
         took = True
+        endpoint = (group.account, group.endpoint)
         if record:
-            took = self._record(group, ok, reason)
+            if ok:
+                with self._lock:
+                    self._taking_route[endpoint] += 1
+            try:
+                took = self._record(group, ok, reason)
+            except Exception:  # noqa: BLE001 - the store failed: a later round tries the rollout again
+                log.exception("recording the rollout of %s/%s revision %s", *key)
+                took = False
         elif ok:
             took = self._still_serving(group)
         with self._lock:
             self._pending.pop(key, None)
             if not record:
-                self._bringing_back.discard((group.account, group.endpoint))
+                self._bringing_back.discard(endpoint)
+            elif ok:
+                self._taking_route[endpoint] -= 1
+                if not self._taking_route[endpoint]:
+                    del self._taking_route[endpoint]
             old = None
             if ok and took:
-                old = self._routes.get((group.account, group.endpoint))
-                self._routes[(group.account, group.endpoint)] = group
+                old = self._routes.get(endpoint)
+                self._routes[endpoint] = group
         if not (ok and took):
             group.stop()
             if not ok and not record:
@@ -348,11 +364,13 @@ class EndpointSupervisor:
 
     def _serving_now(self, account: str, endpoint: str) -> tuple[_Group | None, bool]:
         """The workers that serve the endpoint here, and whether a request should wait for them:
-        before the first round has looked at the store, or while the revision that serves is being
-        brought back after a start (its workers loading)."""
+        before the first round has looked at the store, while the revision that serves is being
+        brought back after a start (its workers loading), or between a rollout's commit and its
+        taking the route."""
         key = (account, endpoint)
         with self._lock:
-            return self._routes.get(key), not self._looked.is_set() or key in self._bringing_back
+            wait = not self._looked.is_set() or key in self._bringing_back or key in self._taking_route
+            return self._routes.get(key), wait
 
     def _still_coming(self, account: str, endpoint: str, deadline: float) -> bool:
         """Whether to wait on; a ServiceUnavailable once the bring-back took longer than a rollout may."""
