@@ -91,8 +91,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How long the event dispatcher waits when it found no work."
     )
     dispatch_gather_seconds: float = Field(
-        default=0.02, ge=0, le=5, description="After a commit wakes the dispatcher, how long it lets "
-        "the events of other commits gather before routing them in one transaction (0: at once).",
+        default=0.02, ge=0, le=5, description="The least time between the starts of two dispatcher "
+        "rounds woken by commits: while events keep coming, those of other commits gather meanwhile and "
+        "one transaction routes many. A commit after a quiet spell is routed at once (0: always at once).",
     )
     dispatch_batch_size: int = Field(
         default=100, ge=1, le=10_000, description="Outbox rows routed, and deliveries claimed, per dispatcher round."

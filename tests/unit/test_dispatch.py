@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -321,3 +323,47 @@ def test_account_members_list_the_deliveries_of_their_bus_by_status() -> None:
     assert world.bus.handle(c.ListDeliveries("ml-dev", "succeeded"), sam).items == []  # type: ignore[attr-defined]
     with pytest.raises(PermissionDenied):
         world.bus.handle(c.ListDeliveries("ml-shared-services"), sam)
+
+
+def test_a_commit_after_a_quiet_spell_is_routed_at_once_and_a_stream_in_rounds_gather_seconds_apart() -> None:
+    """The first event after a quiet spell does not wait for others to gather (an approval reaches
+    its promotion at once); a commit soon after a round that found work waits until gather_seconds
+    after that round began, so that events that keep coming are routed many to a round."""
+    seen: list[float] = []
+
+    def record(bus: MessageBus, invocation: Invocation) -> None:
+        seen.append(time.monotonic())
+
+    rule = _rule("ml-dev", "one", EventTarget(TargetKind.HANDLER, "record"))
+    world = World()
+    world.store.data.state.rules.clear()
+    world.store.data.state.rules[rule.key] = rule
+    dispatcher = Dispatcher(world.bus, DispatchSettings(poll_seconds=30, gather_seconds=1.0, retry=RETRY),
+                            handlers={"record": record})
+    dispatcher.route()
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.1)  # its first round finds nothing and it waits for a commit
+        first = time.monotonic()
+        _emit(world, _approved())
+        world.bus.committed(set())
+        _wait(lambda: len(seen) == 1)
+        assert seen[0] - first < 0.5, "a lone event waited for others to gather"
+        time.sleep(0.2)  # the round after the busy one finds nothing: it waits for a commit again
+        _emit(world, _approved(status="Rejected"))
+        world.bus.committed(set())
+        _wait(lambda: len(seen) == 2)
+        assert seen[1] - first >= 1.0, "a second round began less than gather_seconds after the first"
+    finally:
+        stop.set()
+        dispatcher.wake()
+        thread.join(5)
+
+
+def _wait(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

@@ -20,8 +20,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -53,8 +55,9 @@ class DispatchSettings:
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
     gather_seconds: float = 0.02
-    """After a commit's wake-up, how long to let the events of other commits gather, so that one
-    round routes many (a round per event would cost every write another transaction)."""
+    """The least time between the starts of two rounds woken by commits: while events keep coming,
+    those of other commits gather meanwhile and one round routes many (a round per event would cost
+    every write another transaction). A commit after a quiet spell is routed at once."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -97,16 +100,23 @@ class Dispatcher:
         return total
 
     def run_forever(self, stop: threading.Event) -> None:
+        busy_at = -math.inf  # when the last round that found work began
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 done = self.run_once()
             except Exception:  # a failed round (the database went away) is retried after a pause
                 log.exception("an event dispatch round failed")
                 done = 0
-            if not done and not stop.is_set():
-                # Sleep until the poll interval ends or a commit in this process wrote events.
-                if self._wake.wait(self.settings.poll_seconds) and self.settings.gather_seconds:
-                    stop.wait(self.settings.gather_seconds)
+            if done:
+                busy_at = began
+            elif not stop.is_set():
+                # Sleep until the poll interval ends or a commit in this process wrote events; then,
+                # if the last busy round began less than gather_seconds ago, until it did.
+                if self._wake.wait(self.settings.poll_seconds):
+                    pause = busy_at + self.settings.gather_seconds - time.monotonic()
+                    if pause > 0:
+                        stop.wait(pause)
                 self._wake.clear()
 
     def wake(self) -> None:
