@@ -219,6 +219,32 @@ def test_record_package_creates_then_versions_the_card_idempotently(org: Org, pl
     assert [e["version"] for e in events] == [1, 2]
 
 
+def test_a_card_of_many_versions_gains_one_reading_only_its_latest(org: Org, platform: Platform) -> None:
+    """Documenting one more package reads the card's head and latest version, finds a package it
+    already documents by one lookup, and leaves every older version as it was."""
+    _group(platform)
+    platform.bus.register(Promote, _promote)
+    bot = org.identity("promotion-bot")
+    for number in range(1, 6):
+        platform.bus.handle(Promote(_package(number)), bot)
+    before = _get(platform)
+    assert before is not None and before.count == 5
+    with platform.bus.uow_factory(readonly=True) as uow:
+        latest = uow.cards.get_latest(CENTRAL, GROUP)
+        assert uow.cards.documenting(CENTRAL, GROUP, str(_package(2).crn)) == 2
+        assert uow.cards.documenting(CENTRAL, GROUP, str(_package(9).crn)) is None
+    assert latest is not None and (latest.first, latest.count, latest.versions) == (5, 5, before.versions[-1:])
+    with pytest.raises(LookupError):
+        latest.version(4)  # not read, and never made up
+    again, same = platform.bus.handle(Promote(_package(2)), bot)
+    assert same == 2 and again.count == 5
+    sixth, number = platform.bus.handle(Promote(_package(6)), bot)
+    assert number == 6 and sixth.latest.package == _package(6).crn
+    after = _get(platform)
+    assert after is not None and after.versions[:5] == before.versions and after.latest == sixth.latest
+    assert [v.number for v in after.versions] == [1, 2, 3, 4, 5, 6]
+
+
 # --- the REST API ------------------------------------------------------------------------------------
 
 BASE = f"/api/v1/accounts/{CENTRAL}/cards/{GROUP}"

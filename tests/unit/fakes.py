@@ -335,6 +335,14 @@ class FakeCardRepository:
     def get(self, account: str, group: str) -> ModelCard | None:
         return self.d.cards.get((account, group))
 
+    def get_latest(self, account: str, group: str) -> ModelCard | None:
+        card = self.d.cards.get((account, group))
+        return None if card is None else replace(card, versions=card.versions[-1:], first=card.count)
+
+    def documenting(self, account: str, group: str, package: str) -> int | None:
+        card = self.d.cards.get((account, group))
+        return next((x.number for x in card.versions if str(x.package) == package), None) if card else None
+
     def add(self, card: ModelCard) -> None:
         if (card.account, card.group) in self.d.cards:
             raise Conflict(f"{card.crn} already exists")
@@ -346,11 +354,13 @@ class FakeCardRepository:
         stored = self.d.cards.get((card.account, card.group))
         if stored is None:
             raise NotFound(f"{card.crn} does not exist")
-        step = (len(card.versions) - len(stored.versions), len(card.history) - len(stored.history))
+        step = (card.count - stored.count, len(card.history) - len(stored.history))
+        held = stored.versions[card.first - 1:]  # a card read with its latest version only holds no others
         if (step not in {(1, 0), (0, 1), (1, 1)} or card.history[:len(stored.history)] != stored.history
-                or card.versions[:len(stored.versions)] != stored.versions):
+                or card.versions[:len(held)] != held):
             raise Conflict(f"{card.crn} changed since it was read")
-        self.d.cards[(card.account, card.group)] = card
+        self.d.cards[(card.account, card.group)] = replace(card, versions=(*stored.versions[:card.first - 1],
+                                                                           *card.versions), first=1)
 
     def list(self, account: str, after: str | None, limit: int) -> list[ModelCard]:
         return [card for (a, g), card in sorted(self.d.cards.items())

@@ -294,6 +294,25 @@ def test_the_author_of_an_already_approved_version_may_approve_a_later_one() -> 
     assert pending.approve("sam", T).approved_version == 2
 
 
+def test_a_card_holding_its_latest_version_only_edits_on_and_never_guesses_the_rest() -> None:
+    """A card read to document one more package holds its latest version: an edit numbers the new
+    version after it, while what needs an older one (an approval's authors, the history) refuses
+    rather than decide on part of the card."""
+    full = _edit(_edit(_card(author="sam"), author="diego"), author="lena", caveats="Retrain yearly.")
+    latest = replace(full, versions=full.versions[-1:], first=3)
+    edited = _edit(latest, author="mei", caveats="Retrain weekly.")
+    assert (edited.first, edited.count, [v.number for v in edited.versions]) == (3, 4, [3, 4])
+    assert edited.latest.content == _edit(full, author="mei", caveats="Retrain weekly.").latest.content
+    pending = latest.submit("lena", T)
+    assert pending.history[-1].version == 3
+    with pytest.raises(LookupError):
+        pending.approve("mei", T)  # sam and diego wrote versions under review that were not read
+    with pytest.raises(LookupError):
+        render_markdown(latest)
+    with pytest.raises(ValidationError, match="without gaps"):
+        replace(full, versions=full.versions[-1:], first=2)
+
+
 def test_whoever_submits_without_writing_may_approve() -> None:
     assert _card().submit("mei", T).approve("mei", T).status is Approved
 

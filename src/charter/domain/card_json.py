@@ -101,7 +101,7 @@ def version_from_json(doc: dict[str, Any]) -> CardVersion:
 def card_to_json(card: ModelCard, version: int | None = None) -> dict[str, Any]:
     """The card as one JSON object: its status, the version shown (the latest unless named), every
     version's summary line and the review history. The export format ``json``."""
-    shown = card.version(version if version is not None else len(card.versions))
+    shown = card.version(version if version is not None else card.count)
     status = card.status_of(shown.number)
     return {
         "crn": str(card.crn),
@@ -113,6 +113,6 @@ def card_to_json(card: ModelCard, version: int | None = None) -> dict[str, Any]:
                                              "crn": str(card.version_crn(shown.number))},
         "versions": [{"version": v.number, "author": v.author, "time": v.time.isoformat(),
                       "summary": v.summary, "package": str(v.package) if v.package else None}
-                     for v in card.versions],
+                     for v in card.every_version()],
         "history": history_to_json(card.history),
     }

@@ -251,6 +251,10 @@ class ModelCard:
 
     ``status`` is the status of the latest version. ``approved_version`` names the version most
     recently approved; it stays approved (and readable) while a newer draft is written.
+
+    ``versions`` holds every version, or, in a card read to document one more package
+    (``CardRepository.get_latest``), only the latest one: a change then costs the same however
+    many versions the card has. ``first`` is the number of the first version held.
     """
 
     account: str
@@ -259,20 +263,22 @@ class ModelCard:
     status: CardStatus = CardStatus.DRAFT
     approved_version: int | None = None
     history: tuple[CardStatusChange, ...] = ()
+    first: int = 1
 
     def __post_init__(self) -> None:
         check_name(self.account, "account")
         check_name(self.group, "model package group")
         if not self.versions:
             raise ValidationError("a card has at least one version", card=str(self.crn))
-        if [v.number for v in self.versions] != list(range(1, len(self.versions) + 1)):
+        if self.first < 1 or [v.number for v in self.versions] != list(
+                range(self.first, self.first + len(self.versions))):
             raise ValidationError("a card's versions are numbered 1, 2, 3 ... without gaps",
                                   card=str(self.crn))
-        if self.approved_version is not None and not 1 <= self.approved_version <= len(self.versions):
+        if self.approved_version is not None and not 1 <= self.approved_version <= self.count:
             raise ValidationError(f"{self.crn} has no version {self.approved_version} to be approved",
                                   card=str(self.crn))
         if (self.status in (CardStatus.APPROVED, CardStatus.ARCHIVED)
-                and self.approved_version != len(self.versions)):
+                and self.approved_version != self.count):
             raise ValidationError(f"an {self.status} card's latest version is its approved one",
                                   card=str(self.crn))
 
@@ -305,9 +311,19 @@ class ModelCard:
         return self.versions[-1]
 
     @property
+    def count(self) -> int:
+        """How many versions the card has (the latest one's number)."""
+        return self.versions[-1].number
+
+    @property
     def approved(self) -> CardVersion | None:
         """The version most recently approved, even while a newer draft is being written."""
-        return self.versions[self.approved_version - 1] if self.approved_version is not None else None
+        return self.version(self.approved_version) if self.approved_version is not None else None
+
+    @property
+    def authors_under_review(self) -> frozenset[str]:
+        """Who wrote a version under review: every version since the last approved one."""
+        return frozenset(v.author for v in self._since(self.approved_version or 0))
 
     @property
     def approval(self) -> CardStatusChange | None:
@@ -318,16 +334,27 @@ class ModelCard:
         return None
 
     def version(self, number: int) -> CardVersion:
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= len(self.versions):
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= self.count:
             raise NotFound(f"{self.crn} has no version {number!r}", card=str(self.crn),
                            version=str(number))
-        return self.versions[number - 1]
+        return self._since(number - 1)[0]
+
+    def every_version(self) -> tuple[CardVersion, ...]:
+        """All the versions, from 1 (LookupError on a card read with its latest version only)."""
+        return self._since(0)
+
+    def _since(self, number: int) -> tuple[CardVersion, ...]:
+        """The versions after ``number``; a card read with its latest version only holds no others."""
+        if number + 1 < self.first:
+            raise LookupError(f"{self.crn} was read with versions {self.first} to {self.count} only, "
+                              f"not version {number + 1}")
+        return self.versions[number + 1 - self.first:]
 
     def status_of(self, number: int) -> CardStatus | None:
         """A version's own status: the card's for the latest, Approved for the approved version
         while a newer one is drafted, and None for a superseded version."""
         self.version(number)
-        if number == len(self.versions):
+        if number == self.count:
             return self.status
         return CardStatus.APPROVED if number == self.approved_version else None
 
@@ -354,7 +381,7 @@ class ModelCard:
         if package is not None:
             self._check_package(package)
             training, evaluation = from_package(package)
-        version = CardVersion(len(self.versions) + 1, author, time, summary,
+        version = CardVersion(self.count + 1, author, time, summary,
                               content if content is not None else latest.content, training, evaluation)
         if (version.content, version.training, version.evaluation) == (
                 latest.content, latest.training, latest.evaluation):
@@ -377,16 +404,15 @@ class ModelCard:
         the last approved one.
         """
         if self.status is CardStatus.PENDING_REVIEW:
-            if version is not None and version != len(self.versions):
-                raise Conflict(f"{self.crn} is reviewing version {len(self.versions)}, not {version}",
-                               card=str(self.crn), version=len(self.versions), requested=version)
-            authors = {v.author for v in self.versions[self.approved_version or 0:]}
-            if actor in authors:
+            if version is not None and version != self.count:
+                raise Conflict(f"{self.crn} is reviewing version {self.count}, not {version}",
+                               card=str(self.crn), version=self.count, requested=version)
+            if actor in self.authors_under_review:
                 raise PermissionDenied(
                     f"{actor} wrote a version under review of {self.crn} and cannot approve it",
-                    policy=SEPARATION_OF_DUTIES, card=str(self.crn), version=len(self.versions),
+                    policy=SEPARATION_OF_DUTIES, card=str(self.crn), version=self.count,
                     actor=actor)
-        return self._move("approve", actor, comment, time, approved_version=len(self.versions))
+        return self._move("approve", actor, comment, time, approved_version=self.count)
 
     def reject(self, actor: str, time: datetime, comment: str) -> ModelCard:
         """Send the version under review back to Draft, saying why."""
@@ -410,7 +436,7 @@ class ModelCard:
         _check_actor(actor, "actor")
         _check_comment(comment, "comment")
         versions = versions or self.versions
-        change = CardStatusChange(status, self.status, actor, comment, time, len(versions))
+        change = CardStatusChange(status, self.status, actor, comment, time, versions[-1].number)
         return replace(self, status=status, versions=versions, history=(*self.history, change),
                        approved_version=approved_version or self.approved_version)
 
@@ -717,7 +743,7 @@ def render_markdown(card: ModelCard, version: int | None = None) -> str:
 
 def render_html(card: ModelCard, version: int | None = None) -> str:
     """The card as a standalone printable HTML page (inline CSS, no scripts, nothing fetched)."""
-    shown = card.version(version if version is not None else len(card.versions))
+    shown = card.version(version if version is not None else card.count)
     title = html.escape(f"Model card: {card.group} (version {shown.number})")
     body = "\n".join(_html_block(b) for b in _blocks(card, version))
     return (
@@ -745,10 +771,10 @@ def _number(value: float) -> str:
 
 
 def _blocks(card: ModelCard, number: int | None) -> list[_Block]:
-    shown = card.version(number if number is not None else len(card.versions))
+    shown = card.version(number if number is not None else card.count)
     status = card.status_of(shown.number)
     status_text = str(status) if status is not None else "Superseded"
-    count = len(card.versions)
+    count = card.count
     content = shown.content
     overview, uses, business = content.overview, content.intended_uses, content.business_details
     blocks: list[_Block] = [
@@ -817,7 +843,7 @@ def _blocks(card: ModelCard, number: int | None) -> list[_Block]:
         _Heading(2, "History"),
         _Table("Versions", ("Version", "Time", "Author", "Summary", "Package"),
                tuple((str(v.number), _time(v.time), v.author, v.summary, str(v.package or ""))
-                     for v in card.versions)),
+                     for v in card.every_version())),
         _Table("Reviews", ("Time", "Actor", "From", "To", "Version", "Comment"),
                tuple((_time(c.time), c.actor, str(c.previous), str(c.status), str(c.version), c.comment)
                      for c in card.history)),

@@ -166,6 +166,14 @@ class CardRepository(Protocol):
 
     def get(self, account: str, group: str) -> ModelCard | None: ...
 
+    def get_latest(self, account: str, group: str) -> ModelCard | None:
+        """The card holding its latest version only (``ModelCard.first``), to add a version to."""
+        ...
+
+    def documenting(self, account: str, group: str, package: str) -> int | None:
+        """The number of the card's version that documents the package of that CRN, if any."""
+        ...
+
     def add(self, card: ModelCard) -> None:
         """Store a new card with its versions; Conflict if the group already has one."""
         ...

@@ -44,6 +44,10 @@ _CARD_FOR_UPDATE = _CARD.with_for_update()
 _VERSIONS = (select(t.model_card_versions)
              .where(and_(v.account == bindparam("a"), v.group == bindparam("g")))
              .order_by(v.version))
+_VERSION = select(t.model_card_versions).where(and_(
+    v.account == bindparam("a"), v.group == bindparam("g"), v.version == bindparam("n")))
+_DOCUMENTING = select(v.version).where(and_(
+    v.package == bindparam("p"), v.account == bindparam("a"), v.group == bindparam("g")))
 _STEPS = frozenset({(1, 0), (0, 1), (1, 1)})
 """(new versions, new status changes) of one change: an edit, a status move, an approved card's edit."""
 
@@ -74,11 +78,11 @@ def _version_row(card: ModelCard, version: CardVersion) -> dict[str, Any]:
 
 def _card(row: Row[Any], versions: list[CardVersion]) -> ModelCard:
     return ModelCard(row.account, row.group, tuple(versions), CardStatus(row.status),
-                     row.approved_version, history_from_json(row.history))
+                     row.approved_version, history_from_json(row.history), first=versions[0].number)
 
 
 def _revision(card: ModelCard) -> int:
-    return len(card.versions) + len(card.history)
+    return card.count + len(card.history)
 
 
 def _updated_at(card: ModelCard) -> datetime:
@@ -96,6 +100,16 @@ class SqlCardRepository:
             return None
         versions = [_version(r) for r in self.conn.execute(_VERSIONS, {"a": account, "g": group})]
         return _card(row, versions)
+
+    def get_latest(self, account: str, group: str) -> ModelCard | None:
+        row = self.conn.execute(_CARD, {"a": account, "g": group}).first()
+        if row is None:
+            return None
+        latest = self.conn.execute(_VERSION, {"a": account, "g": group, "n": row.version_count}).one()
+        return _card(row, [_version(latest)])
+
+    def documenting(self, account: str, group: str, package: str) -> int | None:
+        return self.conn.execute(_DOCUMENTING, {"p": package, "a": account, "g": group}).scalar()
 
     def add(self, card: ModelCard) -> None:
         if self.conn.execute(_CARD, {"a": card.account, "g": card.group}).first() is not None:
@@ -118,7 +132,7 @@ class SqlCardRepository:
         if row is None:
             raise NotFound(f"{card.crn} does not exist", card=str(card.crn))
         stored_versions, stored_history = int(row.version_count), history_from_json(row.history)
-        step = (len(card.versions) - stored_versions, len(card.history) - len(stored_history))
+        step = (card.count - stored_versions, len(card.history) - len(stored_history))
         if step not in _STEPS or card.history[:len(stored_history)] != stored_history:
             raise Conflict(f"{card.crn} changed since it was read (now version {stored_versions}, "
                            f"{row.status}); read it again and retry", card=str(card.crn),
@@ -127,12 +141,12 @@ class SqlCardRepository:
             update(t.model_cards)
             .where(and_(k.account == card.account, k.group == card.group, k.revision == row.revision))
             .values(status=str(card.status), approved_version=card.approved_version,
-                    version_count=len(card.versions), revision=_revision(card),
+                    version_count=card.count, revision=_revision(card),
                     history=history_to_json(card.history), updated_at=_updated_at(card)))
         if result.rowcount != 1:
             raise Conflict(f"{card.crn} was changed by someone else meanwhile; read it again and retry",
                            card=str(card.crn))
-        added = card.versions[stored_versions:]
+        added = [x for x in card.versions if x.number > stored_versions]
         if added:
             self.conn.execute(insert(t.model_card_versions), [_version_row(card, x) for x in added])
 

@@ -164,18 +164,18 @@ def page_document(result: Page[Any], item: Callable[[Any], dict[str, Any]]) -> d
 
 
 def model_card(card: ModelCard, version: int | None = None) -> m.ModelCardOut:
-    shown = card.version(version if version is not None else len(card.versions))
+    shown = card.version(version if version is not None else card.count)
     status = card.status_of(shown.number)
     return m.ModelCardOut(
         account=card.account, group=card.group, crn=str(card.crn), status=card.status.value,
-        approved_version=card.approved_version, latest_version=len(card.versions), version=shown.number,
+        approved_version=card.approved_version, latest_version=card.count, version=shown.number,
         version_status=str(status) if status is not None else "Superseded",
         version_crn=str(card.version_crn(shown.number)), author=shown.author, time=shown.time,
         summary=shown.summary, package=str(shown.package) if shown.package else None,
         document=to_document(shown.content), training=training_to_json(shown.training),
         evaluation=evaluation_to_json(shown.evaluation),
         versions=[m.CardVersionOut(version=v.number, author=v.author, time=v.time, summary=v.summary,
-                                   package=str(v.package) if v.package else None) for v in card.versions],
+                                   package=str(v.package) if v.package else None) for v in card.every_version()],
         history=[m.CardReviewOut(status=str(h.status), previous=str(h.previous), actor=h.actor,
                                  comment=h.comment, time=h.time, version=h.version) for h in card.history],
     )

@@ -78,7 +78,7 @@ def _card_resource(ctx: HandlerContext, account: Account, group: ModelPackageGro
         attrs["status"] = str(card.status)
         if card.status is CardStatus.PENDING_REVIEW:
             # Who wrote a version under review: none of them may approve it.
-            attrs["authors"] = sorted({v.author for v in card.versions[card.approved_version or 0:]})
+            attrs["authors"] = sorted(card.authors_under_review)
     return Resource(CRN(account.name, "cards", "model-card", group.name), "ModelCard", attrs)
 
 
@@ -115,7 +115,7 @@ def _require_card(ctx: HandlerContext, account: Account, name: str) -> tuple[Mod
 def _record(ctx: HandlerContext, action: Action, account: Account, group: ModelPackageGroup,
             card: ModelCard, previous: CardStatus | None, comment: str, **extra: Any) -> None:
     """Audit a change and emit its event, in the transaction that made it."""
-    version = len(card.versions)
+    version = card.count
     previous_status = str(previous) if previous is not None else None
     ctx.audit(action, _card_resource(ctx, account, group, card), version=version,
               status=str(card.status), previous_status=previous_status, comment=comment, **extra)
@@ -132,7 +132,7 @@ def get_card(cmd: c.GetModelCard, ctx: HandlerContext) -> CardView:
     account = _central(ctx, cmd.account)
     group, card = _require_card(ctx, account, cmd.group)
     ctx.authorize(Action.DESCRIBE_CARD, _card_resource(ctx, account, group, card))
-    number = cmd.version if cmd.version is not None else len(card.versions)
+    number = cmd.version if cmd.version is not None else card.count
     return CardView(card, card.version(number).number)
 
 
@@ -168,7 +168,7 @@ def edit_card(cmd: c.EditModelCard, ctx: HandlerContext) -> ModelCard:
     card = ctx.uow.cards.get(account.name, group.name)
     ctx.authorize(Action.EDIT_CARD, _card_resource(ctx, account, group, card))
     content = card_content_from_document(cmd.document)
-    current = len(card.versions) if card is not None else 0
+    current = card.count if card is not None else 0
     if cmd.expected_version is not None and cmd.expected_version != current:
         raise Conflict(f"the card of {group.name} is at version {current}, not {cmd.expected_version}: "
                        "someone edited it since you read it; read it again", group=group.name,
@@ -253,7 +253,9 @@ def record_package(ctx: HandlerContext, package: ModelPackage) -> tuple[ModelCar
     group = ctx.uow.registry.get_group(account.name, package.group)
     if group is None:
         raise NotFound(f"no model package group {package.group!r} in {account.name}", group=package.group)
-    card = ctx.uow.cards.get(account.name, group.name)
+    # The latest version only, and an indexed lookup for the idempotency: documenting a package
+    # costs the same on the card's thousandth version as on its second.
+    card = ctx.uow.cards.get_latest(account.name, group.name)
     summary = f"Documents {package.crn}"
     now = ctx.clock.now()
     if card is None:
@@ -262,15 +264,15 @@ def record_package(ctx: HandlerContext, package: ModelPackage) -> tuple[ModelCar
         ctx.uow.cards.add(created)
         _record(ctx, Action.EDIT_CARD, account, group, created, None, summary, package=str(package.crn))
         return created, 1
-    for version in card.versions:
-        if version.package == package.crn:
-            return card, version.number
+    documented = ctx.uow.cards.documenting(account.name, group.name, str(package.crn))
+    if documented is not None:
+        return card, documented
     if card.status in (CardStatus.PENDING_REVIEW, CardStatus.ARCHIVED):
         return card, None
     edited = card.edit(ctx.identity.principal, now, summary, package=package)
     ctx.uow.cards.save(edited)
     _record(ctx, Action.EDIT_CARD, account, group, edited, card.status, summary, package=str(package.crn))
-    return edited, len(edited.versions)
+    return edited, edited.count
 
 
 HANDLERS: dict[type, Any] = {
