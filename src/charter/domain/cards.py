@@ -46,7 +46,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -628,7 +627,7 @@ def _check_string(value: object, path: str, multiline: bool, required: bool = Fa
     found = (_TEXT_REFUSED if multiline else _LINE_REFUSED).search(value)
     if found is not None:
         char = found.group()
-        if not multiline and (char in "\n\r" or unicodedata.category(char) in ("Zl", "Zp")):
+        if not multiline and char in "\n\r\u2028\u2029":
             return [Problem(path, "must be a single line")]
         return [Problem(path, f"contains the control character U+{ord(char):04X}")]
     if required and not value.strip():

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from charter.adapters.db import tables as t
+from charter.adapters.db.engine import locking
 from charter.domain.card_json import (
     evaluation_from_json,
     evaluation_to_json,
@@ -40,7 +41,6 @@ from charter.errors import Conflict, NotFound
 k, v = t.model_cards.c, t.model_card_versions.c
 
 _CARD = select(t.model_cards).where(and_(k.account == bindparam("a"), k.group == bindparam("g")))
-_CARD_FOR_UPDATE = _CARD.with_for_update()
 _VERSIONS = (select(t.model_card_versions)
              .where(and_(v.account == bindparam("a"), v.group == bindparam("g")))
              .order_by(v.version))
@@ -127,8 +127,7 @@ class SqlCardRepository:
         self.conn.execute(insert(t.model_card_versions), [_version_row(card, x) for x in card.versions])
 
     def save(self, card: ModelCard) -> None:
-        query = _CARD if self.conn.dialect.name == "sqlite" else _CARD_FOR_UPDATE  # SQLite: BEGIN IMMEDIATE
-        row = self.conn.execute(query, {"a": card.account, "g": card.group}).first()
+        row = self.conn.execute(locking(self.conn, _CARD), {"a": card.account, "g": card.group}).first()
         if row is None:
             raise NotFound(f"{card.crn} does not exist", card=str(card.crn))
         stored_versions, stored_history = int(row.version_count), history_from_json(row.history)

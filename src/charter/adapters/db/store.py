@@ -406,7 +406,6 @@ def _checkpoint(r: Row[Any]) -> Checkpoint:
 
 _HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash, t.audit_head.c.checkpoint_seq).where(
     t.audit_head.c.id == 1)
-_HEAD_FOR_UPDATE = _HEAD.with_for_update()
 
 
 class AuditHeadCache:
@@ -442,7 +441,7 @@ class SqlAuditRepository(_Repo):
             known = self._head or (self._cache.get() if self._cache is not None else None)
             if known is not None:
                 return known
-        q = _HEAD if self.conn.dialect.name == "sqlite" else _HEAD_FOR_UPDATE  # SQLite: BEGIN IMMEDIATE holds the lock
+        q = locking(self.conn, _HEAD)
         row = self.conn.execute(q).one()
         self._head = AuditHead(int(row.seq), str(row.hash), int(row.checkpoint_seq))
         return self._head
