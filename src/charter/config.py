@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )
+    api_inline_alone: bool = Field(
+        default=True, description="Let a short fast-lane request (register with its model already "
+        "inspected, approve, reject, get, list, latest) run on the event loop when it is the only "
+        "request the server is serving, sparing two thread hand-offs; off: always on a worker thread.",
+    )
     config_dir: Path = Field(
         default_factory=lambda: Path.home() / ".config" / "charter",
         description="Where the CLI keeps its profiles (server URL, token, assumed-role session).",

@@ -4,12 +4,20 @@ to the router with its body, which refuses it as it refuses any bad request."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from charter.bootstrap import Platform
 from charter.domain import commands as c
+from charter.entrypoints.api.app import create_app
+from charter.entrypoints.server import BackgroundServer
+from charter.services.handlers import registry as registry_handlers
 from tests.integration.conftest import Org, auth
 from tests.models import skops_model
 
@@ -78,3 +86,83 @@ def test_an_error_in_a_lane_has_the_error_shape_and_the_request_id(api: TestClie
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "NotFound"
     assert len(response.headers["x-request-id"]) == 32
+
+
+# --- where a lane runs its message: on the event loop when alone, else on a worker thread ---------
+
+
+def _threads_of(platform: Platform, monkeypatch: pytest.MonkeyPatch, *messages: type) -> list[str]:
+    """The names of the threads that handle ``messages``, in order."""
+    seen: list[str] = []
+    for message in messages:
+        handler = platform.bus.handlers[message]
+
+        def recorded(cmd: Any, ctx: Any, handler: Any = handler) -> Any:
+            seen.append(threading.current_thread().name)
+            return handler(cmd, ctx)
+        monkeypatch.setitem(platform.bus.handlers, message, recorded)
+    return seen
+
+
+def test_a_short_request_alone_runs_on_the_event_loop_and_one_that_reads_a_model_file_does_not(
+        api: TestClient, org: Org, platform: Platform, body: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_handlers, "INSPECTIONS", registry_handlers._Inspections())  # none made yet
+    seen = _threads_of(platform, monkeypatch, c.RegisterModelPackage, c.DecideModelPackage)
+    sam, lena = auth(org.bearer("sam")), auth(org.bearer("lena"))
+    first = api.post(PACKAGES, json=body, headers=sam)  # its model file is read and inspected
+    again = api.post(PACKAGES, json=body, headers=sam)  # inspected already: short
+    approved = api.post(f"{PACKAGES}/{first.json()['version']}/approve", json={"comment": "ok"}, headers=lena)
+    assert (first.status_code, again.status_code, approved.status_code) == (201, 201, 200)
+    loop = threading.current_thread().name
+    assert seen[0].startswith("charter-api"), seen
+    assert not seen[1].startswith("charter-api") and not seen[2].startswith("charter-api"), seen
+    assert loop not in seen  # the portal's event loop, not the test's thread
+
+
+def test_with_the_setting_off_every_lane_runs_on_a_worker_thread(
+        org: Org, platform: Platform, body: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(platform, "settings", platform.settings.model_copy(update={"api_inline_alone": False}))
+    seen = _threads_of(platform, monkeypatch, c.RegisterModelPackage, c.DecideModelPackage)
+    with TestClient(create_app(platform)) as api:
+        version = api.post(PACKAGES, json=body, headers=auth(org.bearer("sam"))).json()["version"]
+        api.post(PACKAGES, json=body, headers=auth(org.bearer("sam")))
+        api.post(f"{PACKAGES}/{version}/approve", json={"comment": "ok"}, headers=auth(org.bearer("lena")))
+    assert len(seen) == 3 and all(name.startswith("charter-api") for name in seen), seen
+
+
+def test_a_request_while_another_is_being_served_runs_on_a_worker_thread(
+        org: Org, platform: Platform, body: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event loop is never given a message while it serves someone else: an upload still
+    sending its body is in flight, so an approval made meanwhile goes to a worker thread (and
+    answers before the upload ends)."""
+    server = BackgroundServer(platform, "127.0.0.1", 0)
+    url = server.start()
+    try:
+        version = httpx.post(url + PACKAGES, json=body, headers=auth(org.bearer("sam"))).json()["version"]
+        seen = _threads_of(platform, monkeypatch, c.DecideModelPackage)
+        release, uploaded = threading.Event(), []
+
+        def slow_body() -> Iterator[bytes]:
+            yield b"x" * 1024
+            release.wait(30)
+            yield b"y" * 1024
+
+        def upload() -> None:
+            uploaded.append(httpx.post(f"{url}/api/v1/accounts/ml-dev/artifacts", content=slow_body(),
+                                       headers=auth(org.bearer("sam")), timeout=60).status_code)
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        time.sleep(0.3)  # the upload's first chunk is in: the request is being served
+        approved = httpx.post(f"{url}{PACKAGES}/{version}/approve", json={"comment": "ok"},
+                              headers=auth(org.bearer("lena")), timeout=30)
+        assert approved.status_code == 200 and not uploaded, (approved.text, uploaded)
+        release.set()
+        uploader.join(30)
+        assert uploaded == [201]
+        assert len(seen) == 1 and seen[0].startswith("charter-api"), seen
+        alone = httpx.post(f"{url}{PACKAGES}/{version}/reject", json={"comment": "on second thought"},
+                           headers=auth(org.bearer("lena")), timeout=30)
+        assert alone.status_code == 200 and seen[1] == "charter-server", seen
+    finally:
+        server.stop()

@@ -16,7 +16,7 @@ from charter.entrypoints.api.deps import Caller
 from charter.entrypoints.api.fast import in_thread
 from charter.entrypoints.api.fastlane import FastLane
 from charter.entrypoints.api.links import add_links
-from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware
+from charter.entrypoints.api.middleware import API_PREFIX, UPLOAD_PATH, GuardMiddleware, InFlight
 from charter.entrypoints.api.routes import (
     account_requests,
     audit,
@@ -54,10 +54,12 @@ def create_app(platform: Platform) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     errors.install(app)
+    in_flight = InFlight()  # counted by the guard, read by the lanes
     # inside the guard (added after it)
-    app.add_middleware(FastLane, platform=platform, lanes=(*invocations.LANES, *registry.LANES))
+    app.add_middleware(FastLane, platform=platform, lanes=(*invocations.LANES, *registry.LANES),
+                       in_flight=in_flight)
     app.add_middleware(GuardMiddleware, max_body_bytes=platform.settings.max_request_bytes,
-                       large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes))
+                       large_bodies=(UPLOAD_PATH, platform.settings.max_artifact_bytes), in_flight=in_flight)
 
     @app.get("/metrics", tags=["endpoints"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})

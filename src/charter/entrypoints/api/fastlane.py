@@ -31,7 +31,7 @@ from charter.bootstrap import Platform
 from charter.entrypoints.api.deps import Caller, bearer_of
 from charter.entrypoints.api.errors import error_response
 from charter.entrypoints.api.fast import in_thread
-from charter.entrypoints.api.middleware import API_PREFIX
+from charter.entrypoints.api.middleware import API_PREFIX, InFlight
 from charter.errors import CharterError, ServerError
 
 log = logging.getLogger("charter.api")
@@ -62,11 +62,20 @@ class Call:
     scope: Scope
     bearer: str | None
     request_id: str | None
+    alone: bool
+    """Whether this is the only request being served (and running inline is allowed)."""
 
-    async def handle(self, message: Any) -> Any:
-        """The message handled by the bus on a worker thread, as the bearer's principal (as a
-        route's ``CallerDep`` would)."""
-        return await in_thread(Caller(self.platform.bus, self.bearer, self.request_id), message)
+    async def handle(self, message: Any, *, short: bool = True) -> Any:
+        """The message handled by the bus as the bearer's principal (as a route's ``CallerDep``
+        would): on a worker thread, or, for a ``short`` message while no other request is being
+        served, right here on the event loop. The two thread hand-offs cost about 0.4 ms of a 2 ms
+        request on this project's 2-vCPU VMs; a request that arrives meanwhile waits no longer than
+        a short message takes (a few indexed statements, and any wait for a write lock, which
+        Charter's writers hold for milliseconds: artifact bytes move outside write transactions)."""
+        caller = Caller(self.platform.bus, self.bearer, self.request_id)
+        if short and self.alone:
+            return caller(message)
+        return await in_thread(caller, message)
 
     def model(self, model: type[M]) -> M | None:
         """The JSON body as ``model``; None (the router's case) for any other content or shape."""
@@ -102,9 +111,11 @@ class Lane:
 
 
 class FastLane:
-    def __init__(self, app: ASGIApp, platform: Platform, lanes: Sequence[Lane]) -> None:
+    def __init__(self, app: ASGIApp, platform: Platform, lanes: Sequence[Lane], in_flight: InFlight) -> None:
         self.app = app
         self.platform = platform
+        self.in_flight = in_flight
+        self.inline = platform.settings.api_inline_alone
         self.lanes: dict[str, list[Lane]] = {}
         for lane in lanes:
             self.lanes.setdefault(lane.method, []).append(lane)
@@ -129,7 +140,7 @@ class FastLane:
         body = b"".join(chunks)
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
         call = Call(self.platform, found.groups(), body, scope, bearer_of(authorization.decode("latin-1")),
-                    scope.get("state", {}).get("request_id"))
+                    scope.get("state", {}).get("request_id"), self.inline and self.in_flight.alone)
         try:
             response = await lane.handler(call)
         except CharterError as error:

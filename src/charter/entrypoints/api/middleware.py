@@ -52,12 +52,29 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class InFlight:
+    """How many HTTP requests the app is serving now, counted by the guard on the event loop (so
+    read there without a lock)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @property
+    def alone(self) -> bool:
+        """Whether the request asking is the only one being served."""
+        return self.count <= 1
+
+
 class GuardMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int,
-                 large_bodies: tuple[re.Pattern[str], int] | None = None) -> None:
+                 large_bodies: tuple[re.Pattern[str], int] | None = None,
+                 in_flight: InFlight | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.large_bodies = large_bodies
+        self.in_flight = in_flight or InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +127,7 @@ class GuardMiddleware:
                 started = True
             await send(message)
 
+        self.in_flight.count += 1
         try:
             await self.app(scope, limited_receive, checked_send)
         except _BodyTooLarge:
@@ -118,6 +136,7 @@ class GuardMiddleware:
         except _Swallowed:
             pass
         finally:
+            self.in_flight.count -= 1
             if token is not None:
                 decision_trace.reset(token)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,16 @@ class _Inspections:
 
 
 INSPECTIONS = _Inspections()
+
+
+def inspected(model_format: str, artifacts: Iterable[tuple[str, str]]) -> bool:
+    """Whether registering these (path, digest) artifacts in ``model_format`` reads no model file:
+    each model file among them was inspected already in this process."""
+    if model_format not in set(ModelFormat):
+        return True  # refused before any file is read
+    kind = ModelFormat(model_format)
+    return all(INSPECTIONS.get(digest, kind) is not None for path, digest in artifacts
+               if path.endswith(f".{kind}"))
 
 
 def _inspect(store: ArtifactStore, account: str, artifact: Artifact, model_format: ModelFormat) -> ModelInspection:
