@@ -125,8 +125,7 @@ class ForkedWorker:
                 owner, reader, writer = self._async_pool.pop()
                 if owner is loop and not writer.is_closing():
                     return reader, writer
-                if owner is loop:
-                    writer.close()
+                _close_on(owner, writer)  # closed, or another loop's: that loop closes it
         return await asyncio.open_unix_connection(self.socket_path)
 
     def _take(self) -> socket.socket:
@@ -156,13 +155,19 @@ class ForkedWorker:
         for sock in pool:
             sock.close()
         for owner, _, writer in async_pool:
-            if not owner.is_closed():
-                owner.call_soon_threadsafe(writer.close)
+            _close_on(owner, writer)
         if self._pid is not None and self.exit_code is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self._pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
+
+
+def _close_on(owner: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter) -> None:
+    """Close a pooled connection on the loop that owns it (a transport is not thread-safe); one of
+    a loop that has closed went with it."""
+    if not owner.is_closed():
+        owner.call_soon_threadsafe(writer.close)
 
 
 def _tail(path: Path, size: int = 600) -> str:

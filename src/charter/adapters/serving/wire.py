@@ -61,6 +61,7 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     """One request and its answer on an open asyncio connection."""
     writer.write(frame(message))
     try:
+        await writer.drain()  # the worker reads as fast as we write; a big batch waits for room
         header = await reader.readexactly(HEADER.size)
         return decode(await reader.readexactly(body_size(header)))
     except asyncio.IncompleteReadError:
