@@ -55,8 +55,8 @@ class Settings(BaseSettings):
         default=2 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )
     api_inline_alone: bool = Field(
-        default=True, description="Let a short fast-lane request (register with its model already "
-        "inspected, approve, reject, get, list, latest) run on the event loop when it is the only "
+        default=True, description="Let a short fast-lane request (approve, reject, get, list, latest, "
+        "and register on a file store with its model inspected at upload) run on the event loop when it is the only "
         "request the server is serving, sparing two thread hand-offs; off: always on a worker thread.",
     )
     config_dir: Path = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,13 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from charter.bootstrap import Platform
+from charter.bootstrap import Platform, bootstrap
+from charter.config import Settings
 from charter.domain import commands as c
 from charter.entrypoints.api.app import create_app
 from charter.entrypoints.server import BackgroundServer
 from charter.services.handlers import registry as registry_handlers
 from tests.integration.conftest import Org, auth
 from tests.models import skops_model
+from tests.seaweed import CREDENTIALS, SeaweedFS
 
 PACKAGES = "/api/v1/accounts/ml-dev/registry/groups/churn/packages"
 ROUTER = {"via": "router"}  # a query key no lane knows: the request goes to the router
@@ -166,3 +169,32 @@ def test_a_request_while_another_is_being_served_runs_on_a_worker_thread(
         assert alone.status_code == 200 and seen[1] == "charter-server", seen
     finally:
         server.stop()
+
+
+def test_a_register_on_an_object_store_runs_on_a_worker_thread(
+        settings: Settings, seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On S3 a registration asks the store over the network for each artifact: never on the loop,
+    even with its model file inspected at upload; an approval there still is."""
+    for name, value in (("AWS_ACCESS_KEY_ID", CREDENTIALS.access_key_id),
+                        ("AWS_SECRET_ACCESS_KEY", CREDENTIALS.secret_access_key), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    bucket = f"charter-lane-{uuid.uuid4().hex[:8]}"
+    seaweedfs.client.create_bucket(Bucket=bucket)
+    on_s3 = settings.model_copy(update={"artifact_store_url": f"s3://{bucket}/artifacts",
+                                        "s3_endpoint_url": seaweedfs.endpoint})
+    platform = bootstrap(on_s3)
+    try:
+        org = Org(platform)
+        org.bus.handle(c.CreateModelPackageGroup("ml-dev", "churn", "churn model"), org.identity("lena"))
+        blob = org.bus.handle(c.UploadArtifact("ml-dev", [skops_model()], 1 << 22, "skops"), org.identity("sam"))
+        seen = _threads_of(platform, monkeypatch, c.RegisterModelPackage, c.DecideModelPackage)
+        body = {"format": "skops", "artifacts": [{"path": "model.skops", "sha256": blob.sha256}]}
+        with TestClient(create_app(platform)) as api:
+            registered = api.post(PACKAGES, json=body, headers=auth(org.bearer("sam")))
+            assert registered.status_code == 201, registered.text
+            approved = api.post(f"{PACKAGES}/{registered.json()['version']}/approve", json={"comment": "ok"},
+                                headers=auth(org.bearer("lena")))
+            assert approved.status_code == 200, approved.text
+        assert seen[0].startswith("charter-api") and not seen[1].startswith("charter-api"), seen
+    finally:
+        platform.close()

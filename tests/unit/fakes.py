@@ -809,6 +809,8 @@ class MemoryWitness:
 class MemoryArtifactStore:
     """The artifact-store port in memory: same digests, limits and errors as the real backends."""
 
+    local = True
+
     def __init__(self) -> None:
         self.blobs: dict[tuple[str, str], bytes] = {}
 

@@ -510,6 +510,9 @@ class ArtifactStore(Protocol):
     otherwise); accounts are names as in ``charter.domain.names``.
     """
 
+    local: bool
+    """Whether its calls touch only this machine's disk (a file store), not the network."""
+
     def put(
         self,
         account: str,

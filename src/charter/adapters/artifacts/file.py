@@ -57,6 +57,8 @@ def _chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
 class FileArtifactStore:
     """An ``ArtifactStore`` on a local filesystem: ``<root>/<account>/sha256/ab/cd/<digest>``."""
 
+    local = True
+
     def __init__(self, root: Path, *, chunk_bytes: int = CHUNK_BYTES) -> None:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._root = root.resolve(strict=True)

@@ -156,6 +156,8 @@ class _Upload:
 class S3ArtifactStore:
     """An ``ArtifactStore`` on an S3-compatible object store."""
 
+    local = False
+
     def __init__(
         self,
         url: str,

@@ -227,9 +227,12 @@ class _Inspections:
 INSPECTIONS = _Inspections()
 
 
-def inspected(model_format: str, artifacts: Iterable[tuple[str, str]]) -> bool:
-    """Whether registering these (path, digest) artifacts in ``model_format`` reads no model file:
-    each model file among them was inspected already in this process."""
+def quick_to_register(store: ArtifactStore | None, model_format: str, artifacts: Iterable[tuple[str, str]]) -> bool:
+    """Whether registering these (path, digest) artifacts in ``model_format`` is a few statements
+    and a ``stat`` of the local disk per artifact: the store is local files, and each model file
+    among them was inspected already in this process (so none is read)."""
+    if store is None or not store.local:
+        return False
     if model_format not in set(ModelFormat):
         return True  # refused before any file is read
     kind = ModelFormat(model_format)

@@ -18,7 +18,7 @@ from charter.entrypoints.api import convert
 from charter.entrypoints.api.deps import CURSOR_MAX_LENGTH, CallerDep, PageDep, page_request
 from charter.entrypoints.api.fast import in_thread, json_response
 from charter.entrypoints.api.fastlane import Call, Handler, Lane, path_pattern
-from charter.services.handlers.registry import inspected
+from charter.services.handlers.registry import quick_to_register
 from charter.services.ports import Page
 
 router = APIRouter(tags=["registry"])
@@ -147,8 +147,9 @@ async def _register_lane(call: Call) -> Response | None:
     body = call.model(m.PackageCreate)
     if body is None:
         return None
-    # Short when its model files were inspected at upload, as they are when uploaded to this server.
-    short = inspected(body.format, ((a.path, a.sha256) for a in body.artifacts))
+    # Short on a file store once its model files were inspected at upload (as when uploaded here).
+    short = quick_to_register(call.platform.bus.artifacts, body.format,
+                              ((a.path, a.sha256) for a in body.artifacts))
     return _package_response(await call.handle(_register(call.params[0], call.params[1], body), short=short), 201)
 
 
