@@ -126,6 +126,26 @@ def test_a_request_right_after_the_rollout_is_recorded_is_served(serving: Platfo
     assert answer["revision"] == 1
 
 
+def test_a_rollout_whose_outcome_could_not_be_stored_is_rolled_out_again(
+        serving: Platform, org: Org, central: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store failing just as a healthy rollout records its outcome leaves the revision
+    Updating, not stuck: the next round starts it again, and it ends in service."""
+    supervisor = serving.endpoints
+    record, failed = supervisor._record, []
+
+    def fails_once(*args: Any) -> bool:
+        if not failed:
+            failed.append(args)
+            raise RuntimeError("the database went away")
+        return record(*args)
+    monkeypatch.setattr(supervisor, "_record", fails_once)
+    deploy(org, "churn", central())
+    done = wait_for(rollout_done(org, "churn", 1))
+    assert len(failed) == 1 and done.latest.status is RevisionStatus.IN_SERVICE, done.latest.status_reason
+    answer = invoke(org.bus, TEST, "churn", SAMPLE, identity=org.identity("mei"))
+    assert answer["revision"] == 1
+
+
 def test_an_onnx_package_serves_the_same_predictions_by_column(serving: Platform, org: Org,
                                                               central: Callable[..., str]) -> None:
     deploy(org, "churn-onnx", central(fmt="onnx"))

@@ -336,18 +336,23 @@ class ModelCard:
         if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= self.count:
             raise NotFound(f"{self.crn} has no version {number!r}", card=str(self.crn),
                            version=str(number))
-        return self._since(number - 1)[0]
+        return self.versions[self._held(number)]
 
     def every_version(self) -> tuple[CardVersion, ...]:
         """All the versions, from 1 (LookupError on a card read with its latest version only)."""
         return self._since(0)
 
     def _since(self, number: int) -> tuple[CardVersion, ...]:
-        """The versions after ``number``; a card read with its latest version only holds no others."""
-        if number + 1 < self.first:
+        """The versions after ``number``."""
+        return self.versions[self._held(number + 1):] if number < self.count else ()
+
+    def _held(self, number: int) -> int:
+        """Where version ``number`` is in ``versions``; LookupError if this card was read without it
+        (with its latest version only)."""
+        if number < self.first:
             raise LookupError(f"{self.crn} was read with versions {self.first} to {self.count} only, "
-                              f"not version {number + 1}")
-        return self.versions[number + 1 - self.first:]
+                              f"not version {number}")
+        return number - self.first
 
     def status_of(self, number: int) -> CardStatus | None:
         """A version's own status: the card's for the latest, Approved for the approved version

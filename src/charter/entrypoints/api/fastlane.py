@@ -62,8 +62,9 @@ class Call:
     scope: Scope
     bearer: str | None
     request_id: str | None
-    alone: bool
-    """Whether this is the only request being served (and running inline is allowed)."""
+    may_inline: bool
+    """Whether a short message may run on the event loop: this is the only request being served,
+    and the setting (``api_inline_alone``) allows it."""
 
     async def handle(self, message: Any, *, short: bool = True) -> Any:
         """The message handled by the bus as the bearer's principal (as a route's ``CallerDep``
@@ -73,7 +74,7 @@ class Call:
         a short message takes (a few indexed statements, and any wait for a write lock, which
         Charter's writers hold for milliseconds: artifact bytes move outside write transactions)."""
         caller = Caller(self.platform.bus, self.bearer, self.request_id)
-        if short and self.alone:
+        if short and self.may_inline:
             return caller(message)
         return await in_thread(caller, message)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,7 +182,7 @@ def register_package(cmd: c.RegisterModelPackage, ctx: HandlerContext) -> ModelP
                                   field="artifacts", path=ref.path)
         artifacts.append(Artifact(ref.path, info.size, info.sha256))
     inspections = [_inspect(store, account.name, a, model_format) for a in artifacts
-                   if a.path.endswith(f".{model_format}")]
+                   if _is_model_file(a.path, model_format)]
     if not inspections:
         raise ValidationError(f"a {model_format} package needs its model file among the artifacts, "
                               f"named *.{model_format}", field="artifacts")
@@ -227,17 +227,23 @@ class _Inspections:
 INSPECTIONS = _Inspections()
 
 
-def quick_to_register(store: ArtifactStore | None, model_format: str, artifacts: Iterable[tuple[str, str]]) -> bool:
-    """Whether registering these (path, digest) artifacts in ``model_format`` is a few statements
-    and a ``stat`` of the local disk per artifact: the store is local files, and each model file
-    among them was inspected already in this process (so none is read)."""
+def _is_model_file(path: str, model_format: ModelFormat) -> bool:
+    """Whether an artifact is one of the package's model files, which registration inspects."""
+    return path.endswith(f".{model_format}")
+
+
+def quick_to_register(store: ArtifactStore | None, cmd: c.RegisterModelPackage) -> bool:
+    """Whether ``register_package`` of ``cmd`` is a few statements and a ``stat`` of the local disk
+    per artifact: the store is local files, and each model file among the artifacts was inspected
+    already in this process (so none is read)."""
     if store is None or not store.local:
         return False
-    if model_format not in set(ModelFormat):
+    try:
+        model_format = ModelFormat(cmd.format)
+    except ValueError:
         return True  # refused before any file is read
-    kind = ModelFormat(model_format)
-    return all(INSPECTIONS.get(digest, kind) is not None for path, digest in artifacts
-               if path.endswith(f".{kind}"))
+    return all(INSPECTIONS.get(ref.sha256, model_format) is not None for ref in cmd.artifacts
+               if _is_model_file(ref.path, model_format))
 
 
 def _inspect(store: ArtifactStore, account: str, artifact: Artifact, model_format: ModelFormat) -> ModelInspection:

@@ -147,10 +147,10 @@ async def _register_lane(call: Call) -> Response | None:
     body = call.model(m.PackageCreate)
     if body is None:
         return None
+    command = _register(call.params[0], call.params[1], body)
     # Short on a file store once its model files were inspected at upload (as when uploaded here).
-    short = quick_to_register(call.platform.bus.artifacts, body.format,
-                              ((a.path, a.sha256) for a in body.artifacts))
-    return _package_response(await call.handle(_register(call.params[0], call.params[1], body), short=short), 201)
+    short = quick_to_register(call.platform.bus.artifacts, command)
+    return _package_response(await call.handle(command, short=short), 201)
 
 
 def _decide_lane(status: str) -> Handler:
